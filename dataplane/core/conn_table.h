@@ -1,0 +1,113 @@
+// ConnTable: the connection table of one worker. It maps a flow's 5-tuple to the state the worker
+// chose for it (backend, NAT binding). One worker owns a table: no locks, no atomics. The control
+// thread never touches it; whoever needs its contents asks the worker.
+//
+// Hot path invariants:
+//  - fixed capacity, memory given once at construction (hugepages in lbnode); no allocation after;
+//  - buckets of kWays entries chosen by the flow hash; a lookup touches at most two cache lines
+//    (the bucket's signature line, then the one entry whose signature matches);
+//  - an insert does bounded work and never fails: it takes a free or expired way, or evicts the
+//    way that expires first (approximate LRU, as Katran's LRU map and VPP's lb do). Under a SYN
+//    flood new flows displace old idle ones, never stall the worker.
+//
+// Time is a caller-chosen 32-bit tick (lbnode uses milliseconds); comparisons are wrap-safe as
+// long as timeouts stay below 2^31 ticks.
+#ifndef LBNODE_DATAPLANE_CORE_CONN_TABLE_H_
+#define LBNODE_DATAPLANE_CORE_CONN_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "dataplane/core/flow_key.h"
+
+namespace lb {
+
+// What the worker remembers about one flow.
+struct ConnValue {
+  uint32_t backend = 0;   // forwarding plane's stable backend handle
+  uint32_t vip = 0;       // forwarding plane's VIP handle
+  uint32_t nat_addr = 0;  // full NAT: index of the node-local source address
+  uint16_t nat_port = 0;  // full NAT: node-local source port, network order
+  uint16_t flags = 0;     // forwarding plane's per-flow flags
+};
+static_assert(sizeof(ConnValue) == 16);
+
+struct ConnTableStats {
+  uint64_t inserts = 0;         // new entries written (including overwrites of a present key)
+  uint64_t evicted_live = 0;    // live entries pushed out because their bucket was full
+  uint64_t reused_expired = 0;  // expired entries whose way a new flow took
+  uint64_t erased = 0;
+};
+
+enum class InsertOutcome : uint8_t {
+  kFreeWay,        // took an empty way
+  kReplacedSame,   // the key was present: its value and expiry were overwritten
+  kReusedExpired,  // took the way of an expired entry
+  kEvictedLive,    // bucket full of live entries: the one expiring first was dropped
+};
+
+class ConnTable {
+ public:
+  static constexpr uint32_t kWays = 8;
+
+  // Bytes of memory a table of at least `capacity` entries needs (64-byte aligned).
+  static size_t MemoryBytes(uint32_t capacity);
+  // Entry capacity actually provided for a requested capacity (power of two, at least kWays).
+  static uint32_t RoundCapacity(uint32_t capacity);
+
+  // Constructs over caller memory of MemoryBytes(capacity) bytes, 64-byte aligned; the caller
+  // keeps ownership and must outlive the table. The memory is cleared here.
+  ConnTable(void* memory, uint32_t capacity);
+  // A table owning heap memory (tests, tools).
+  static std::unique_ptr<ConnTable> Create(uint32_t capacity);
+  ~ConnTable();
+  ConnTable(const ConnTable&) = delete;
+  ConnTable& operator=(const ConnTable&) = delete;
+
+  // Hints the CPU to load the bucket's signature line (call a packet or two ahead of Lookup).
+  void Prefetch(uint64_t hash) const;
+
+  // The live entry for `key`, with its expiry pushed to `expires`, or nullptr. `hash` must be
+  // FlowHash(key). An expired entry is a miss.
+  ConnValue* Lookup(const FlowKey& key, uint64_t hash, uint32_t now, uint32_t expires);
+
+  // Looks up n keys with software pipelining (prefetch of later buckets while comparing earlier
+  // ones). out[i] is as Lookup(keys[i], hashes[i], now, expires[i]).
+  void LookupBulk(const FlowKey* const* keys, const uint64_t* hashes, const uint32_t* expires,
+                  uint32_t n, uint32_t now, ConnValue** out);
+
+  // Inserts (or overwrites) `key`; always succeeds. Returns the stored value.
+  ConnValue* Insert(const FlowKey& key, uint64_t hash, const ConnValue& value, uint32_t now,
+                    uint32_t expires, InsertOutcome* outcome = nullptr);
+
+  // Removes `key`; returns whether it was present (live or expired).
+  bool Erase(const FlowKey& key, uint64_t hash);
+
+  // Calls fn for each live entry. O(capacity): control-rate use only (drain reports, dumps).
+  void ForEachLive(uint32_t now,
+                   const std::function<void(const FlowKey&, const ConnValue&, uint32_t expires)>&
+                       fn) const;
+  // Number of live entries. O(capacity).
+  uint64_t CountLive(uint32_t now) const;
+
+  uint32_t capacity() const { return num_buckets_ * kWays; }
+  const ConnTableStats& stats() const { return stats_; }
+
+ private:
+  struct Bucket;
+  struct Entry;
+  Bucket* BucketFor(uint64_t hash) const;
+
+  Bucket* buckets_ = nullptr;
+  Entry* entries_ = nullptr;
+  uint32_t num_buckets_ = 0;
+  uint32_t bucket_mask_ = 0;
+  void* owned_memory_ = nullptr;  // set only by Create()
+  ConnTableStats stats_;
+};
+
+}  // namespace lb
+
+#endif  // LBNODE_DATAPLANE_CORE_CONN_TABLE_H_
