@@ -14,18 +14,6 @@ IpAddr IpAddr::V4(uint32_t host_order) {
   return a;
 }
 
-IpAddr IpAddr::FromV4Bytes(const uint8_t* p) {
-  IpAddr a{};
-  std::memcpy(a.bytes, p, 4);
-  return a;
-}
-
-IpAddr IpAddr::FromV6Bytes(const uint8_t* p) {
-  IpAddr a{};
-  std::memcpy(a.bytes, p, 16);
-  return a;
-}
-
 uint32_t IpAddr::V4HostOrder() const {
   uint32_t n;
   std::memcpy(&n, bytes, 4);
@@ -47,7 +35,8 @@ std::string FlowKey::ToString() const {
   inet_ntop(af, src.bytes, a, sizeof(a));
   inet_ntop(af, dst.bytes, b, sizeof(b));
   char out[2 * INET6_ADDRSTRLEN + 48];
-  const char* fmt = family == IpFamily::kIpv6 ? "[%s]:%u -> [%s]:%u proto %u" : "%s:%u -> %s:%u proto %u";
+  const char* fmt =
+      family == IpFamily::kIpv6 ? "[%s]:%u -> [%s]:%u proto %u" : "%s:%u -> %s:%u proto %u";
   std::snprintf(out, sizeof(out), fmt, a, ntohs(src_port), b, ntohs(dst_port), proto);
   return out;
 }

@@ -22,8 +22,17 @@ struct IpAddr {
   uint8_t bytes[16];
 
   static IpAddr V4(uint32_t host_order);
-  static IpAddr FromV4Bytes(const uint8_t* p);  // 4 bytes, network order
-  static IpAddr FromV6Bytes(const uint8_t* p);  // 16 bytes
+  // Inline: the parser builds two of these per packet.
+  static IpAddr FromV4Bytes(const uint8_t* p) {  // 4 bytes, network order
+    IpAddr a{};
+    std::memcpy(a.bytes, p, 4);
+    return a;
+  }
+  static IpAddr FromV6Bytes(const uint8_t* p) {  // 16 bytes
+    IpAddr a;
+    std::memcpy(a.bytes, p, 16);
+    return a;
+  }
 
   uint32_t V4HostOrder() const;
   bool operator==(const IpAddr& o) const { return std::memcmp(bytes, o.bytes, 16) == 0; }
