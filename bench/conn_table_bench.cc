@@ -79,7 +79,9 @@ std::unique_ptr<MappedTable> HalfFullTable(const benchmark::State& state,
     const FlowKey k = MakeKey(i);
     const uint64_t h = FlowHash(k);
     InsertOutcome outcome;
-    (*table)->Insert(k, h, ConnValue{.backend = i}, 0, kLong, &outcome);
+    ConnValue v;
+    v.backend = i;
+    (*table)->Insert(k, h, v, 0, kLong, &outcome);
     // Keep only flows the table holds, so that every lookup below is a hit.
     if (outcome != InsertOutcome::kEvictedLive) keys->push_back({k, h});
   }

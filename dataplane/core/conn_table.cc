@@ -24,8 +24,8 @@ struct alignas(64) ConnTable::Bucket {
 struct alignas(64) ConnTable::Entry {
   FlowKey key;
   ConnValue value;
-  uint8_t pad[64 - sizeof(FlowKey) - sizeof(ConnValue)];
 };
+static_assert(sizeof(FlowKey) + sizeof(ConnValue) <= 64);
 
 namespace {
 
@@ -134,6 +134,17 @@ ConnValue* ConnTable::Lookup(const FlowKey& key, uint64_t hash, uint32_t now, ui
     if (!IsLive(b->expires[w], now)) return nullptr;
     b->expires[w] = expires;
     return &e[w].value;
+  }
+  return nullptr;
+}
+
+const ConnValue* ConnTable::Find(const FlowKey& key, uint64_t hash, uint32_t now) const {
+  const Bucket* b = BucketFor(hash);
+  const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
+  for (uint32_t m = MatchMask(b->sig, Signature(hash)); m != 0; m &= m - 1) {
+    const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
+    if (!KeyEquals(e[w].key, key)) continue;
+    return IsLive(b->expires[w], now) ? &e[w].value : nullptr;
   }
   return nullptr;
 }

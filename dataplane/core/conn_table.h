@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 
@@ -24,15 +25,24 @@
 
 namespace lb {
 
-// What the worker remembers about one flow.
+// What the worker remembers about one flow. A forward entry (client -> VIP) names the backend and,
+// in full NAT, the local address and port chosen for it; a full-NAT reverse entry (backend ->
+// local address) names the client to restore. 24 bytes, so that key and value fill one line.
 struct ConnValue {
-  uint32_t backend = 0;   // forwarding plane's stable backend handle
-  uint32_t vip = 0;       // forwarding plane's VIP handle
-  uint32_t nat_addr = 0;  // full NAT: index of the node-local source address
-  uint16_t nat_port = 0;  // full NAT: node-local source port, network order
-  uint16_t flags = 0;     // forwarding plane's per-flow flags
+  uint32_t vip;       // forwarding plane's VIP handle
+  uint16_t flags;     // forwarding plane's per-flow flags (e.g. reverse entry, FIN seen)
+  uint16_t nat_port;  // full NAT: forward: local source port; reverse: the client's port
+  union {
+    struct {
+      uint32_t backend;   // forwarding plane's backend handle
+      uint32_t nat_addr;  // full NAT: index of the local source address
+    };
+    IpAddr client;  // full-NAT reverse entry: the client's address
+  };
+
+  ConnValue() { std::memset(static_cast<void*>(this), 0, sizeof(*this)); }
 };
-static_assert(sizeof(ConnValue) == 16);
+static_assert(sizeof(ConnValue) == 24);
 
 struct ConnTableStats {
   uint64_t inserts = 0;         // new entries written (including overwrites of a present key)
@@ -73,6 +83,9 @@ class ConnTable {
   // FlowHash(key). An expired entry is a miss.
   ConnValue* Lookup(const FlowKey& key, uint64_t hash, uint32_t now, uint32_t expires);
 
+  // Like Lookup, but leaves the expiry as it is.
+  const ConnValue* Find(const FlowKey& key, uint64_t hash, uint32_t now) const;
+
   // Looks up n keys with software pipelining (prefetch of later buckets while comparing earlier
   // ones). out[i] is as Lookup(keys[i], hashes[i], now, expires[i]).
   void LookupBulk(const FlowKey* const* keys, const uint64_t* hashes, const uint32_t* expires,
@@ -86,9 +99,9 @@ class ConnTable {
   bool Erase(const FlowKey& key, uint64_t hash);
 
   // Calls fn for each live entry. O(capacity): control-rate use only (drain reports, dumps).
-  void ForEachLive(uint32_t now,
-                   const std::function<void(const FlowKey&, const ConnValue&, uint32_t expires)>&
-                       fn) const;
+  void ForEachLive(
+      uint32_t now,
+      const std::function<void(const FlowKey&, const ConnValue&, uint32_t expires)>& fn) const;
   // Number of live entries. O(capacity).
   uint64_t CountLive(uint32_t now) const;
 

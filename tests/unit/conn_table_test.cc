@@ -190,6 +190,20 @@ TEST(ConnTableExpiry, LiveUntilExpiryThenMiss) {
   EXPECT_EQ(t->CountLive(201), 0u);
 }
 
+TEST(ConnTableExpiry, FindDoesNotRefresh) {
+  auto t = ConnTable::Create(64);
+  FlowKey k;
+  k.family = IpFamily::kIpv4;
+  k.src = IpAddr::V4(1);
+  const uint64_t h = FlowHash(k);
+  ConnValue v;
+  v.backend = 9;
+  t->Insert(k, h, v, 100, 200);
+  ASSERT_NE(t->Find(k, h, 150), nullptr);
+  EXPECT_EQ(t->Find(k, h, 150)->backend, 9u);
+  EXPECT_EQ(t->Find(k, h, 200), nullptr);  // expired at 200: Find at 150 did not extend it
+}
+
 TEST(ConnTableExpiry, LookupRefreshesExpiry) {
   auto t = ConnTable::Create(64);
   const FlowKey k = V4Key(4);

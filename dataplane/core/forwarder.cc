@@ -1,0 +1,335 @@
+#include "dataplane/core/forwarder.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+namespace lb {
+namespace {
+
+constexpr const char* kDropDescriptions[] = {
+#define LB_DROP_DESC(name, desc) desc,
+    LB_DROP_LIST(LB_DROP_DESC)
+#undef LB_DROP_DESC
+};
+constexpr const char* kDropNames[] = {
+#define LB_DROP_NAME(name, desc) #name,
+    LB_DROP_LIST(LB_DROP_NAME)
+#undef LB_DROP_NAME
+};
+static_assert(sizeof(kDropNames) / sizeof(kDropNames[0]) == static_cast<size_t>(Drop::kCount));
+
+// "kNoBackend" -> "no_backend", computed once.
+struct SnakeDropNames {
+  char names[static_cast<size_t>(Drop::kCount)][40];
+  SnakeDropNames() {
+    for (size_t i = 0; i < static_cast<size_t>(Drop::kCount); ++i) {
+      const char* src = kDropNames[i] + 1;
+      size_t o = 0;
+      for (size_t j = 0; src[j] != '\0' && o + 2 < sizeof(names[i]); ++j) {
+        const char c = src[j];
+        if (c >= 'A' && c <= 'Z') {
+          if (j > 0) names[i][o++] = '_';
+          names[i][o++] = static_cast<char>(c - 'A' + 'a');
+        } else {
+          names[i][o++] = c;
+        }
+      }
+      names[i][o] = '\0';
+    }
+  }
+};
+
+bool IsEchoRequest(const ParsedPacket& p) {
+  return (p.l4_proto == IPPROTO_ICMP && p.flow.family == IpFamily::kIpv4 && p.icmp_type == 8) ||
+         (p.l4_proto == IPPROTO_ICMPV6 && p.flow.family == IpFamily::kIpv6 && p.icmp_type == 128);
+}
+
+bool IsIcmp(const ParsedPacket& p) {
+  return (p.l4_proto == IPPROTO_ICMP && p.flow.family == IpFamily::kIpv4) ||
+         (p.l4_proto == IPPROTO_ICMPV6 && p.flow.family == IpFamily::kIpv6);
+}
+
+uint32_t IdleTimeout(const ParsedPacket& p, const NodeParams& node) {
+  if (p.l4_proto == IPPROTO_TCP) {
+    return (p.tcp_flags & (kTcpFin | kTcpRst)) ? node.tcp_closing_timeout_ms : node.tcp_timeout_ms;
+  }
+  return node.udp_timeout_ms;
+}
+
+void Count(std::vector<PacketBytes>& v, uint32_t handle, uint32_t len) {
+  const uint32_t i = HandleIndex(handle);
+  if (i < v.size()) {
+    ++v[i].packets;
+    v[i].bytes += len;
+  }
+}
+
+}  // namespace
+
+const char* DropName(Drop d) {
+  static const SnakeDropNames* const kSnake = new SnakeDropNames();
+  const size_t i = static_cast<size_t>(d);
+  return i < static_cast<size_t>(Drop::kCount) ? kSnake->names[i] : "unknown";
+}
+
+const char* DropDescription(Drop d) {
+  const size_t i = static_cast<size_t>(d);
+  return i < static_cast<size_t>(Drop::kCount) ? kDropDescriptions[i] : "unknown";
+}
+
+const char* ForwardingModeName(ForwardingMode m) {
+  switch (m) {
+    case ForwardingMode::kDr:
+      return "dr";
+    case ForwardingMode::kTun:
+      return "tun";
+    case ForwardingMode::kGue:
+      return "gue";
+    case ForwardingMode::kNat:
+      return "nat";
+  }
+  return "unknown";
+}
+
+Forwarder::Forwarder(const ForwarderConfig& config, ConnTable* conns, WorkerCounters* counters)
+    : config_(config), conns_(conns), counters_(counters) {}
+
+uint32_t Forwarder::NatPortOwner(const NodeParams& node, uint16_t port, uint32_t num_workers) {
+  const uint32_t total = static_cast<uint32_t>(node.nat_port_max) - node.nat_port_min + 1;
+  const uint32_t per = total / num_workers;
+  if (per == 0 || port < node.nat_port_min) return 0;
+  const uint32_t w = (port - node.nat_port_min) / per;
+  return w < num_workers ? w : num_workers - 1;
+}
+
+Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms) {
+  ++counters_->rx_packets;
+  counters_->rx_bytes += f->len;
+  if (p.status != ParseStatus::kOk) {
+    ++counters_->parse_drops[static_cast<size_t>(p.status)];
+    return DropWith(Drop::kMalformed);
+  }
+  if (p.l3 == L3Kind::kIpv4 || p.l3 == L3Kind::kIpv6) {
+    // p.flow.dst is the VIP both for packets to it and for ICMP errors about its flows.
+    if (s.vip_table.HasAddress(p.flow.dst, p.flow.family)) return ToVip(f, p, s, now_ms);
+    if (!s.node.nat_addrs4.empty() || !s.node.nat_addrs6.empty()) {
+      bool matched = false;
+      const Action a = NatReply(f, p, s, now_ms, &matched);
+      if (matched) return a;
+    }
+  }
+  ++counters_->to_kernel;
+  return Action::kKernel;
+}
+
+Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms) {
+  if (IsIcmp(p) && !p.icmp_error) {
+    if (IsEchoRequest(p) && MakeEchoReply(f, p)) {
+      ++counters_->echo_replies;
+      return Action::kUplink;
+    }
+    return DropWith(Drop::kIcmpToVip);
+  }
+  const bool fragment = p.fragment != Fragment::kNone;
+  const uint32_t vi =
+      fragment ? s.vip_table.LookupFragment(p.flow.dst, p.flow.family, p.flow.proto)
+               : s.vip_table.Lookup(p.flow.dst, p.flow.family, p.flow.dst_port, p.flow.proto);
+  if (vi == kNoVip || vi >= s.vips.size()) return DropWith(Drop::kNoService);
+  const VipEntry& vip = s.vips[vi];
+  if (vip.mode == ForwardingMode::kNat) {
+    if (fragment) return DropWith(Drop::kNatFragment);
+    if (p.icmp_error) return DropWith(Drop::kNatIcmpError);
+  }
+  FlowKey key = p.flow;
+  if (fragment) {
+    key.src_port = 0;
+    key.dst_port = 0;
+  }
+  const uint64_t hash = FlowHash(key);
+  const uint32_t expires = now_ms + IdleTimeout(p, s.node);
+  ConnValue* entry = nullptr;
+  const BackendEntry* b =
+      Pick(vip, key, hash, s, now_ms, expires, /*insert=*/!fragment && !p.icmp_error, &entry);
+  if (b == nullptr) return DropWith(Drop::kNoBackend);
+  if (p.icmp_error) ++counters_->icmp_errors;
+  return Send(f, p, s, vip, *b, hash, entry, now_ms, expires);
+}
+
+const BackendEntry* Forwarder::Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
+                                    const Snapshot& s, uint32_t now_ms, uint32_t expires,
+                                    bool insert, ConnValue** entry) {
+  ConnValue* v = conns_->Lookup(key, hash, now_ms, expires);
+  if (v != nullptr) {
+    const BackendEntry* b = s.Backend(v->backend);
+    if (b != nullptr && b->vip == vip.handle && b->state != BackendState::kDown) {
+      ++counters_->conn_hits;
+      *entry = v;
+      return b;
+    }
+    ++counters_->conn_repicked;  // its backend left or failed: Maglev chooses again
+  }
+  const uint32_t mi = vip.maglev ? vip.maglev->Lookup(hash) : kMaglevNoBackend;
+  if (mi == kMaglevNoBackend || mi >= vip.backends.size()) return nullptr;
+  const BackendEntry& b = s.backends[vip.backends[mi]];
+  if (insert || v != nullptr) {
+    if (v == nullptr) ++counters_->conn_misses;
+    ConnValue nv;
+    nv.vip = vip.handle;
+    nv.backend = b.handle;
+    *entry = conns_->Insert(key, hash, nv, now_ms, expires);
+  }
+  return &b;
+}
+
+Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
+                       const BackendEntry& b, uint64_t hash, ConnValue* entry, uint32_t now_ms,
+                       uint32_t expires) {
+  if (!b.resolved) return DropWith(Drop::kNoNeighbor);
+  const uint32_t len = f->len;
+  switch (vip.mode) {
+    case ForwardingMode::kDr:
+      RewriteDr(f, s.node.port_mac, b.next_hop_mac);
+      break;
+    case ForwardingMode::kTun:
+    case ForwardingMode::kGue: {
+      TunnelParams t;
+      t.src_mac = s.node.port_mac;
+      t.dst_mac = b.next_hop_mac;
+      t.outer_family = b.family;
+      const bool v4 = b.family == IpFamily::kIpv4;
+      if (v4 ? !s.node.has_tunnel_src4 : !s.node.has_tunnel_src6) {
+        return DropWith(Drop::kNoTunnelSource);
+      }
+      t.outer_src = v4 ? s.node.tunnel_src4 : s.node.tunnel_src6;
+      t.outer_dst = b.addr;
+      t.gue = vip.mode == ForwardingMode::kGue;
+      t.gue_dst_port = s.node.gue_port;
+      t.flow_hash = hash;
+      if (!EncapTunnel(f, p, t)) return DropWith(Drop::kEncapFailed);
+      break;
+    }
+    case ForwardingMode::kNat: {
+      const std::vector<IpAddr>& addrs =
+          p.flow.family == IpFamily::kIpv4 ? s.node.nat_addrs4 : s.node.nat_addrs6;
+      if (addrs.empty()) return DropWith(Drop::kNoNatAddress);
+      if (p.ttl <= 1) return DropWith(Drop::kTtlExceeded);
+      const uint16_t backend_port = b.port != 0 ? b.port : p.flow.dst_port;
+      if (entry == nullptr) return DropWith(Drop::kNatPortsExhausted);  // not reached: NAT inserts
+      if (!(entry->flags & kConnNat) || entry->backend != b.handle ||
+          entry->nat_addr >= addrs.size()) {
+        const uint32_t ai = static_cast<uint32_t>((hash >> 32) % addrs.size());
+        uint16_t port;
+        if (!AllocateNatPort(s, vip, b, p, addrs[ai], backend_port, now_ms, expires, &port)) {
+          return DropWith(Drop::kNatPortsExhausted);
+        }
+        entry->flags |= kConnNat;
+        entry->nat_addr = ai;
+        entry->nat_port = port;
+      } else {
+        // Keep the reverse entry as fresh as the forward one (one-way flows included).
+        FlowKey rev;
+        rev.family = p.flow.family;
+        rev.proto = p.flow.proto;
+        rev.src = b.addr;
+        rev.dst = addrs[entry->nat_addr];
+        rev.src_port = backend_port;
+        rev.dst_port = entry->nat_port;
+        conns_->Lookup(rev, FlowHash(rev), now_ms, expires);
+      }
+      NatParams n;
+      n.family = p.flow.family;
+      n.src_mac = s.node.port_mac;
+      n.dst_mac = b.next_hop_mac;
+      n.new_src = addrs[entry->nat_addr];
+      n.new_dst = b.addr;
+      n.new_src_port = entry->nat_port;
+      n.new_dst_port = backend_port;
+      if (!RewriteNat(f, p, n)) return DropWith(Drop::kMalformed);
+      break;
+    }
+  }
+  Count(counters_->vips, vip.handle, len);
+  Count(counters_->backends, b.handle, len);
+  ++counters_->to_backend;
+  return Action::kUplink;
+}
+
+bool Forwarder::AllocateNatPort(const Snapshot& s, const VipEntry& vip, const BackendEntry& b,
+                                const ParsedPacket& p, const IpAddr& nat_addr,
+                                uint16_t backend_port, uint32_t now_ms, uint32_t expires,
+                                uint16_t* port) {
+  // This worker's share of the port range, so that a reply tells by its port which worker owns
+  // the session.
+  const uint32_t total = static_cast<uint32_t>(s.node.nat_port_max) - s.node.nat_port_min + 1;
+  const uint32_t per = total / config_.num_workers;
+  if (per == 0) return false;
+  const uint32_t lo = s.node.nat_port_min + config_.worker_id * per;
+  const uint32_t n =
+      config_.worker_id + 1 == config_.num_workers ? total - config_.worker_id * per : per;
+  FlowKey rev;
+  rev.family = p.flow.family;
+  rev.proto = p.flow.proto;
+  rev.src = b.addr;
+  rev.dst = nat_addr;
+  rev.src_port = backend_port;
+  // Bounded work per new flow: a few candidates, then give up (counted by the caller).
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    const uint16_t candidate = static_cast<uint16_t>(lo + nat_cursor_++ % n);
+    rev.dst_port = htons(candidate);
+    const uint64_t h = FlowHash(rev);
+    if (conns_->Find(rev, h, now_ms) != nullptr) continue;
+    ConnValue rv;
+    rv.vip = vip.handle;
+    rv.flags = kConnReverse;
+    rv.nat_port = p.flow.src_port;
+    rv.client = p.flow.src;
+    conns_->Insert(rev, h, rv, now_ms, expires);
+    *port = rev.dst_port;
+    return true;
+  }
+  return false;
+}
+
+Action Forwarder::NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+                           bool* matched) {
+  if ((p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP) || p.fragment != Fragment::kNone) {
+    return Action::kKernel;
+  }
+  const std::vector<IpAddr>& addrs =
+      p.flow.family == IpFamily::kIpv4 ? s.node.nat_addrs4 : s.node.nat_addrs6;
+  bool ours = false;
+  for (const IpAddr& a : addrs) ours |= a == p.flow.dst;
+  const uint16_t port = ntohs(p.flow.dst_port);
+  if (!ours || port < s.node.nat_port_min || port > s.node.nat_port_max) return Action::kKernel;
+  *matched = true;
+  const uint32_t owner = NatPortOwner(s.node, port, config_.num_workers);
+  if (owner != config_.worker_id) {
+    handoff_worker_ = owner;
+    ++counters_->handoffs;
+    return Action::kHandoff;
+  }
+  const FlowKey& key = p.flow;
+  ConnValue* v = conns_->Lookup(key, FlowHash(key), now_ms, now_ms + IdleTimeout(p, s.node));
+  const VipEntry* vip = v != nullptr && (v->flags & kConnReverse) ? s.Vip(v->vip) : nullptr;
+  if (vip == nullptr) return DropWith(Drop::kNatNoSession);
+  const bool v4 = p.flow.family == IpFamily::kIpv4;
+  if (v4 ? !s.node.has_gateway_mac4 : !s.node.has_gateway_mac6) {
+    return DropWith(Drop::kNoNeighbor);
+  }
+  if (p.ttl <= 1) return DropWith(Drop::kTtlExceeded);
+  NatParams n;
+  n.family = p.flow.family;
+  n.src_mac = s.node.port_mac;
+  n.dst_mac = v4 ? s.node.gateway_mac4 : s.node.gateway_mac6;
+  n.new_src = vip->key.addr;
+  n.new_dst = v->client;
+  // An all-ports VIP keeps the client's port toward the backend, so the reply's source port is
+  // the VIP port the client used.
+  n.new_src_port = vip->key.port != 0 ? vip->key.port : p.flow.src_port;
+  n.new_dst_port = v->nat_port;
+  if (!RewriteNat(f, p, n)) return DropWith(Drop::kMalformed);
+  ++counters_->nat_replies;
+  return Action::kUplink;
+}
+
+}  // namespace lb

@@ -1,0 +1,144 @@
+// Forwarder: the per-packet decision of one worker, DPDK-free. Given a parsed frame and the
+// current snapshot it decides: forward to a backend (rewritten for the VIP's mode), answer (ICMP
+// echo to a VIP), hand to the kernel (exception path), hand to another worker (full-NAT reply
+// owned by it), or drop with a counted reason. Owned by one worker thread, like its connection
+// table and counters; never blocks, allocates or throws.
+//
+// Flow rules (per VIP, TCP/UDP):
+//  - a connection-table hit keeps the flow's backend while that backend exists and is not down
+//    (a draining backend keeps its flows);
+//  - a miss, whatever the TCP flags, picks the backend by Maglev on the flow hash and inserts the
+//    flow: a mid-stream packet that ECMP moved here from another node lands on the backend that
+//    node chose, because every node builds the same Maglev table;
+//  - fragments (which carry no ports after the first) are hashed on addresses and protocol alone,
+//    so every fragment of a datagram reaches the same backend; they are not inserted;
+//  - ICMP errors about a VIP flow follow that flow (table lookup without insert, else Maglev).
+#ifndef LBNODE_DATAPLANE_CORE_FORWARDER_H_
+#define LBNODE_DATAPLANE_CORE_FORWARDER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/core/conn_table.h"
+#include "dataplane/core/packet_parser.h"
+#include "dataplane/core/rewrite.h"
+#include "dataplane/core/snapshot.h"
+
+namespace lb {
+
+// X-macro: name, description. Append only (counter and metric names).
+#define LB_DROP_LIST(X)                                                                   \
+  X(kMalformed, "malformed packet (see the parse drop counters for the header at fault)") \
+  X(kNoService, "to a VIP address, but no VIP serves that port and protocol")             \
+  X(kNoBackend, "VIP has no backend that can take a new flow")                            \
+  X(kNoNeighbor, "next-hop MAC of the backend (or gateway) not resolved yet")             \
+  X(kTtlExceeded, "TTL or hop limit would reach zero (full NAT routes the packet)")       \
+  X(kNatFragment, "fragment for a full-NAT VIP (ports cannot be rewritten)")              \
+  X(kNatIcmpError, "ICMP error about a full-NAT flow (inner rewrite not supported)")      \
+  X(kNatPortsExhausted, "no free full-NAT source port")                                   \
+  X(kNoNatAddress, "full-NAT VIP of a family without a NAT source address")               \
+  X(kNoTunnelSource, "no node address of the backend's family for the tunnel")            \
+  X(kEncapFailed, "encapsulation did not fit (headroom or 64 KiB limit)")                 \
+  X(kIcmpToVip, "ICMP to a VIP that is neither an echo request nor an error")             \
+  X(kMultiSegment, "multi-segment packet (not supported by the rewrites)")                \
+  X(kTxFull, "transmit queue full")                                                       \
+  X(kHandoffFull, "ring to the worker owning a full-NAT flow was full")                   \
+  X(kNatNoSession, "to a full-NAT source address and port, but no session owns it")
+
+enum class Drop : uint8_t {
+#define LB_DROP_ENUM(name, desc) name,
+  LB_DROP_LIST(LB_DROP_ENUM)
+#undef LB_DROP_ENUM
+      kCount
+};
+const char* DropName(Drop d);  // snake_case, e.g. "no_backend"
+const char* DropDescription(Drop d);
+
+struct PacketBytes {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+// Plain counters of one worker; the control thread sums them across workers (reads may be torn
+// by one increment, which statistics tolerate).
+struct WorkerCounters {
+  uint64_t rx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t to_backend = 0;    // forwarded to a backend (all modes)
+  uint64_t to_kernel = 0;     // handed to the exception path
+  uint64_t from_kernel = 0;   // sent by the kernel out of the uplink
+  uint64_t echo_replies = 0;  // ICMP echo requests to VIPs answered
+  uint64_t icmp_errors = 0;   // ICMP errors forwarded to a flow's backend
+  uint64_t nat_replies = 0;   // full-NAT replies rewritten back toward the client
+  uint64_t handoffs = 0;      // packets given to the worker that owns their flow
+  uint64_t conn_hits = 0;
+  uint64_t conn_misses = 0;    // new flows (inserted)
+  uint64_t conn_repicked = 0;  // hits whose backend was gone or down: moved by Maglev
+  uint64_t drops[static_cast<size_t>(Drop::kCount)] = {};
+  uint64_t parse_drops[static_cast<size_t>(ParseStatus::kCount)] = {};
+  std::vector<PacketBytes> vips;      // by HandleIndex(vip handle)
+  std::vector<PacketBytes> backends;  // by HandleIndex(backend handle)
+
+  WorkerCounters(size_t max_vips, size_t max_backends) : vips(max_vips), backends(max_backends) {}
+  void AddDrop(Drop d) { ++drops[static_cast<size_t>(d)]; }
+};
+
+enum class Action : uint8_t {
+  kDrop,     // counted already
+  kUplink,   // transmit the (rewritten) frame on the uplink
+  kKernel,   // hand the frame, unchanged, to the exception path
+  kHandoff,  // give the frame to worker handoff_worker(), which owns the flow's state
+};
+
+struct ForwarderConfig {
+  uint32_t worker_id = 0;
+  uint32_t num_workers = 1;
+};
+
+class Forwarder {
+ public:
+  Forwarder(const ForwarderConfig& config, ConnTable* conns, WorkerCounters* counters);
+
+  // Decides what to do with one frame and rewrites it accordingly. `p` is the frame's parse.
+  // `now_ms` is a millisecond clock (wraps).
+  Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms);
+
+  uint32_t handoff_worker() const { return handoff_worker_; }
+
+  // The worker that owns full-NAT port `port` (host order) under `node`'s port range.
+  static uint32_t NatPortOwner(const NodeParams& node, uint16_t port, uint32_t num_workers);
+
+ private:
+  Action ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms);
+  Action NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+                  bool* matched);
+  // Picks the backend of a flow: table hit, else Maglev (+ insert when `insert`).
+  const BackendEntry* Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
+                           const Snapshot& s, uint32_t now_ms, uint32_t expires, bool insert,
+                           ConnValue** entry);
+  Action Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
+              const BackendEntry& b, uint64_t hash, ConnValue* entry, uint32_t now_ms,
+              uint32_t expires);
+  // Picks a free full-NAT port of this worker's share and inserts the reverse entry.
+  bool AllocateNatPort(const Snapshot& s, const VipEntry& vip, const BackendEntry& b,
+                       const ParsedPacket& p, const IpAddr& nat_addr, uint16_t backend_port,
+                       uint32_t now_ms, uint32_t expires, uint16_t* port);
+  Action DropWith(Drop d) {
+    counters_->AddDrop(d);
+    return Action::kDrop;
+  }
+
+  ForwarderConfig config_;
+  ConnTable* conns_;
+  WorkerCounters* counters_;
+  uint32_t handoff_worker_ = 0;
+  uint32_t nat_cursor_ = 0;
+};
+
+// Connection-table flags.
+inline constexpr uint16_t kConnNat = 1;      // forward entry of a full-NAT flow
+inline constexpr uint16_t kConnReverse = 2;  // full-NAT reverse entry
+
+}  // namespace lb
+
+#endif  // LBNODE_DATAPLANE_CORE_FORWARDER_H_

@@ -1,0 +1,91 @@
+#include "dataplane/core/vip_table.h"
+
+#include <arpa/inet.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace lb {
+namespace {
+
+constexpr uint64_t kVipSeed = 0x6c62766970733031ULL;  // "lbvips01"
+
+uint64_t HashKey(const VipKey& k) {
+  uint8_t buf[20];
+  std::memcpy(buf, k.addr.bytes, 16);
+  std::memcpy(buf + 16, &k.port, 2);
+  buf[18] = k.proto;
+  buf[19] = static_cast<uint8_t>(k.family);
+  return HashBytes(buf, sizeof(buf), kVipSeed);
+}
+
+}  // namespace
+
+absl::StatusOr<VipTable> VipTable::Build(const std::vector<VipKey>& keys,
+                                         const std::vector<uint32_t>& values) {
+  if (!values.empty() && values.size() != keys.size()) {
+    return absl::InvalidArgumentError("VIP table: keys and values differ in number");
+  }
+  VipTable t;
+  uint32_t size = 16;
+  while (size < 2 * keys.size()) size <<= 1;
+  t.slots_.assign(size, Slot{});
+  t.addresses_.assign(size, Slot{});
+  t.fragments_.assign(size, Slot{});
+  t.mask_ = size - 1;
+  // Inserts or finds `key` in `slots`; returns the slot.
+  const auto place = [&t](std::vector<Slot>& slots, const VipKey& key) -> Slot& {
+    uint32_t s = static_cast<uint32_t>(HashKey(key)) & t.mask_;
+    while (slots[s].index != kNoVip && !(slots[s].key == key)) s = (s + 1) & t.mask_;
+    return slots[s];
+  };
+  std::vector<uint16_t> fragment_port(size, 0);  // port (host order) of each fragments_ choice
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    const uint32_t value = values.empty() ? i : values[i];
+    Slot& exact = place(t.slots_, keys[i]);
+    if (exact.index != kNoVip) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate VIP #", i));
+    }
+    exact = {keys[i], value};
+    place(t.addresses_, {keys[i].addr, 0, 0, keys[i].family}) = {
+        {keys[i].addr, 0, 0, keys[i].family}, value};
+    const VipKey frag_key{keys[i].addr, 0, keys[i].proto, keys[i].family};
+    Slot& frag = place(t.fragments_, frag_key);
+    const uint16_t port = ntohs(keys[i].port);
+    const size_t at = &frag - t.fragments_.data();
+    if (frag.index == kNoVip || port < fragment_port[at]) {
+      frag = {frag_key, value};
+      fragment_port[at] = port;
+    }
+  }
+  t.count_ = keys.size();
+  return t;
+}
+
+uint32_t VipTable::Find(const std::vector<Slot>& slots, uint32_t mask, const VipKey& key) {
+  if (slots.empty()) return kNoVip;
+  for (uint32_t s = static_cast<uint32_t>(HashKey(key)) & mask;; s = (s + 1) & mask) {
+    const Slot& slot = slots[s];
+    if (slot.index == kNoVip) return kNoVip;  // load <= 1/2: an empty slot always ends the probe
+    if (slot.key == key) return slot.index;
+  }
+}
+
+uint32_t VipTable::Lookup(const IpAddr& dst, IpFamily family, uint16_t dst_port,
+                          uint8_t proto) const {
+  VipKey key{dst, dst_port, proto, family};
+  const uint32_t exact = Find(slots_, mask_, key);
+  if (exact != kNoVip || dst_port == 0) return exact;
+  key.port = 0;
+  return Find(slots_, mask_, key);
+}
+
+uint32_t VipTable::LookupFragment(const IpAddr& dst, IpFamily family, uint8_t proto) const {
+  return Find(fragments_, mask_, {dst, 0, proto, family});
+}
+
+bool VipTable::HasAddress(const IpAddr& addr, IpFamily family) const {
+  return Find(addresses_, mask_, {addr, 0, 0, family}) != kNoVip;
+}
+
+}  // namespace lb
