@@ -69,6 +69,20 @@ absl::Status InitEal(const std::vector<std::string>& args) {
   return *result;
 }
 
+absl::StatusOr<MacAddr> PortMac(const std::string& name) {
+  uint16_t port;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+    return absl::NotFoundError(absl::StrCat("port \"", name, "\" not found; ports: ", PortNames()));
+  }
+  struct rte_ether_addr mac;
+  if (int rc = rte_eth_macaddr_get(port, &mac); rc != 0) {
+    return absl::InternalError(absl::StrCat("MAC of ", name, ": ", rte_strerror(-rc)));
+  }
+  MacAddr m;
+  std::memcpy(m.bytes, mac.addr_bytes, 6);
+  return m;
+}
+
 struct Dataplane::Worker {
   uint32_t id = 0;
   unsigned lcore = 0;

@@ -30,6 +30,9 @@ namespace lb {
 // return the first call's result.
 absl::Status InitEal(const std::vector<std::string>& args);
 
+// The MAC address of ethdev `name` (after InitEal).
+absl::StatusOr<MacAddr> PortMac(const std::string& name);
+
 struct DataplaneOptions {
   std::string uplink;     // ethdev name of the uplink (e.g. "net_af_packet0", "0000:03:00.0")
   std::string exception;  // ethdev name of the exception path (e.g. "net_tap0"); "" = none

@@ -1,0 +1,274 @@
+// lbnode: the load-balancer node daemon. Reads its config file (text format of
+// lb.v1.NodeConfig), starts the DPDK dataplane with the configured services, sets up the
+// exception-path interface (TAP) with the uplink's MAC, MTU and the node's addresses, mirrors the
+// kernel's neighbour and route tables for it, and republishes the forwarding snapshot whenever a
+// next hop resolves or changes. SIGTERM/SIGINT stop it; SIGUSR1 logs the counters.
+//
+// Not yet here (see the issues): the gRPC API, persistence of changes, health checks, metrics
+// endpoint, and the BIRD routing agent.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "control/interface_setup.h"
+#include "control/log.h"
+#include "control/snapshot_builder.h"
+#include "dataplane/dpdk/dataplane.h"
+#include "dataplane/netlink_mirror.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "lb/v1/node.pb.h"
+
+namespace lb {
+namespace {
+
+std::atomic<int> g_signal{0};
+std::mutex g_mu;
+std::condition_variable g_cv;
+bool g_wake = false;
+
+void Wake() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_wake = true;
+  g_cv.notify_one();
+}
+
+void OnSignal(int sig) { g_signal = sig; }
+
+absl::StatusOr<v1::NodeConfig> ReadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  v1::NodeConfig config;
+  struct Collector : google::protobuf::io::ErrorCollector {
+    std::string errors;
+    void AddError(int line, int column, const std::string& message) override {
+      absl::StrAppend(&errors, "line ", line + 1, " column ", column + 1, ": ", message, "; ");
+    }
+  } collector;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&collector);
+  if (!parser.ParseFromString(text.str(), &config)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", collector.errors));
+  }
+  if (config.dataplane().uplink().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": dataplane.uplink is required"));
+  }
+  return config;
+}
+
+std::string FormatCounters(const DataplaneCounters& c, const Snapshot& s) {
+  const WorkerCounters& t = c.total;
+  std::string out = absl::StrCat(
+      "counters rx_packets=", t.rx_packets, " rx_bytes=", t.rx_bytes, " to_backend=", t.to_backend,
+      " to_kernel=", t.to_kernel, " from_kernel=", t.from_kernel, " echo_replies=", t.echo_replies,
+      " icmp_errors=", t.icmp_errors, " nat_replies=", t.nat_replies, " handoffs=", t.handoffs,
+      " conn_hits=", t.conn_hits, " conn_misses=", t.conn_misses,
+      " conn_repicked=", t.conn_repicked, " conn_evicted_live=", c.conn_stats.evicted_live);
+  for (size_t d = 0; d < static_cast<size_t>(Drop::kCount); ++d) {
+    if (t.drops[d])
+      absl::StrAppend(&out, " drop_", DropName(static_cast<Drop>(d)), "=", t.drops[d]);
+  }
+  for (size_t d = 0; d < static_cast<size_t>(ParseStatus::kCount); ++d) {
+    if (t.parse_drops[d]) {
+      absl::StrAppend(&out, " parse_", ParseStatusName(static_cast<ParseStatus>(d)), "=",
+                      t.parse_drops[d]);
+    }
+  }
+  for (const VipEntry& v : s.vips) {
+    if (v.handle == 0) continue;
+    const PacketBytes& pb = t.vips[HandleIndex(v.handle)];
+    absl::StrAppend(&out, " vip[", IpToString(v.key.addr, v.key.family), ":", ntohs(v.key.port),
+                    "]=", pb.packets);
+  }
+  for (const BackendEntry& b : s.backends) {
+    if (b.handle == 0) continue;
+    absl::StrAppend(&out, " backend[", IpToString(b.addr, b.family),
+                    "]=", t.backends[HandleIndex(b.handle)].packets);
+  }
+  return out;
+}
+
+int Run(const std::string& config_path, bool check_only) {
+  auto config = ReadConfig(config_path);
+  if (!config.ok()) {
+    Log(LogLevel::kError, std::string(config.status().message()));
+    return 2;
+  }
+  if (absl::Status st = ValidateServiceConfig(config->services()); !st.ok()) {
+    Log(LogLevel::kError, absl::StrCat(config_path, ": services.", st.message()));
+    return 2;
+  }
+  if (auto n = NodeParamsFromProto(config->node(), MacAddr{}, nullptr); !n.ok()) {
+    Log(LogLevel::kError, absl::StrCat(config_path, ": ", n.status().message()));
+    return 2;
+  }
+  if (check_only) {
+    Log(LogLevel::kInfo, absl::StrCat(config_path, ": configuration is valid"));
+    return 0;
+  }
+  const v1::DataplaneConfig& dpc = config->dataplane();
+  std::vector<std::string> eal(dpc.eal_args().begin(), dpc.eal_args().end());
+  if (absl::Status st = InitEal(eal); !st.ok()) {
+    Log(LogLevel::kError, std::string(st.message()));
+    return 1;
+  }
+  auto uplink_mac = PortMac(dpc.uplink());
+  if (!uplink_mac.ok()) {
+    Log(LogLevel::kError, std::string(uplink_mac.status().message()));
+    return 1;
+  }
+  std::vector<std::pair<std::pair<IpAddr, IpFamily>, MacAddr>> statics;
+  auto node = NodeParamsFromProto(config->node(), *uplink_mac, &statics);
+  if (!node.ok()) return 2;
+
+  std::unique_ptr<NetlinkMirror> mirror;  // started once the interface exists
+  const auto next_hop = [&mirror](const IpAddr& a, IpFamily f) -> std::optional<IpAddr> {
+    if (mirror == nullptr) return std::nullopt;
+    return mirror->NextHop(a, f);
+  };
+  const NeighborLookup lookup = [&](const IpAddr& a, IpFamily f) -> std::optional<MacAddr> {
+    for (const auto& [ip, mac] : statics) {
+      if (ip.first == a && ip.second == f) return mac;
+    }
+    if (mirror == nullptr) return std::nullopt;
+    const std::optional<IpAddr> nh = next_hop(a, f);
+    return nh ? mirror->Neighbor(*nh, f) : std::nullopt;
+  };
+  // Full-NAT replies go to the default gateway unless the config names its MAC.
+  const auto node_params = [&]() {
+    NodeParams n = *node;
+    for (auto [family, has, mac] :
+         {std::make_tuple(IpFamily::kIpv4, &n.has_gateway_mac4, &n.gateway_mac4),
+          std::make_tuple(IpFamily::kIpv6, &n.has_gateway_mac6, &n.gateway_mac6)}) {
+      if (*has || mirror == nullptr) continue;
+      if (std::optional<MacAddr> m = lookup(IpAddr{}, family)) {
+        *has = true;
+        *mac = *m;
+      }
+    }
+    return n;
+  };
+
+  SnapshotBuilder builder;
+  auto snap = builder.Build(config->services(), node_params(), lookup);
+  if (!snap.ok()) {
+    Log(LogLevel::kError, std::string(snap.status().message()));
+    return 2;
+  }
+  DataplaneOptions opts;
+  opts.uplink = dpc.uplink();
+  opts.exception = dpc.exception();
+  if (dpc.workers()) opts.workers = dpc.workers();
+  if (dpc.conn_table_size()) opts.conn_table_size = dpc.conn_table_size();
+  if (dpc.mbufs()) opts.mbufs = dpc.mbufs();
+  opts.busy_poll = dpc.busy_poll();
+  auto dp = Dataplane::Start(opts, *snap);
+  if (!dp.ok()) {
+    Log(LogLevel::kError, std::string(dp.status().message()));
+    return 1;
+  }
+  Log(LogLevel::kInfo,
+      absl::StrCat("dataplane up: uplink ", opts.uplink, " (", MacToString(*uplink_mac),
+                   "), exception ", opts.exception.empty() ? "none" : opts.exception, ", ",
+                   opts.workers, " worker(s), ", config->services().vips_size(),
+                   " VIP(s), config version ", config->services().version()));
+
+  if (!opts.exception.empty()) {
+    InterfaceSpec spec;
+    spec.name = config->interface().name().empty() ? "lb0" : config->interface().name();
+    spec.mac = *uplink_mac;
+    spec.mtu = config->interface().mtu() ? config->interface().mtu() : 1500;
+    spec.addresses.assign(config->interface().addresses().begin(),
+                          config->interface().addresses().end());
+    if (absl::Status st = SetUpInterface(spec); !st.ok()) {
+      Log(LogLevel::kError, absl::StrCat("exception interface: ", st.message()));
+      return 1;
+    }
+    auto m = NetlinkMirror::Start(spec.name, [] { Wake(); });
+    if (!m.ok()) {
+      Log(LogLevel::kError, absl::StrCat("netlink mirror: ", m.status().message()));
+      return 1;
+    }
+    mirror = *std::move(m);
+    Log(LogLevel::kInfo, absl::StrCat("exception interface ", spec.name, " up: mtu ", spec.mtu,
+                                      ", addresses ", absl::StrJoin(spec.addresses, " ")));
+  }
+
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnSignal;
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
+
+  uint64_t mirror_generation = ~0ull;
+  auto last_stats = std::chrono::steady_clock::now();
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(g_mu);
+      g_cv.wait_for(lock, std::chrono::milliseconds(200), [] { return g_wake; });
+      g_wake = false;
+    }
+    const int sig = g_signal.exchange(0);
+    if (sig == SIGTERM || sig == SIGINT) break;
+    if (sig == SIGUSR1) {
+      Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
+    }
+    if (config->stats_interval_s() != 0 && std::chrono::steady_clock::now() - last_stats >
+                                               std::chrono::seconds(config->stats_interval_s())) {
+      last_stats = std::chrono::steady_clock::now();
+      Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
+    }
+    if (mirror == nullptr) continue;
+    // Next hops resolve or change in the kernel: rebuild and republish.
+    if (mirror->generation() != mirror_generation) {
+      mirror_generation = mirror->generation();
+      auto next = builder.Build(config->services(), node_params(), lookup);
+      if (next.ok()) {
+        (*dp)->Publish(*std::move(next));
+      } else {
+        Log(LogLevel::kError, absl::StrCat("rebuild: ", next.status().message()));
+      }
+    }
+    // Ask the kernel to resolve what is still missing (rate-limited by the mirror).
+    for (const auto& [addr, family] : builder.unresolved()) {
+      if (std::optional<IpAddr> nh = next_hop(addr, family)) mirror->Resolve(*nh, family);
+    }
+  }
+  Log(LogLevel::kInfo, "stopping");
+  const std::string final_counters = FormatCounters((*dp)->Collect(), *(*dp)->current());
+  mirror.reset();
+  (*dp)->Stop();
+  Log(LogLevel::kInfo, final_counters);
+  return 0;
+}
+
+}  // namespace
+}  // namespace lb
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "lbnode: anycast L4 load-balancer node (DPDK dataplane, Maglev, DR/TUN/GUE/full NAT).\n"
+      "Reads a text-format lb.v1.NodeConfig; see deploy/ for examples."};
+  std::string config;
+  bool check = false;
+  app.add_option("-c,--config", config, "configuration file (text format of lb.v1.NodeConfig)")
+      ->required();
+  app.add_flag("--check", check, "validate the configuration file and exit");
+  CLI11_PARSE(app, argc, argv);
+  return lb::Run(config, check);
+}
