@@ -257,6 +257,8 @@ void Dataplane::RunWorker(Worker* w) {
   rte_rcu_qsbr_thread_online(rcu_, w->id);
   const auto process = [&](struct rte_mbuf* m, const Snapshot& snap, uint32_t now) {
     if (m->nb_segs > 1) {
+      ++counters.rx_packets;
+      counters.rx_bytes += m->pkt_len;
       counters.AddDrop(Drop::kMultiSegment);
       rte_pktmbuf_free(m);
       return;
