@@ -93,8 +93,9 @@ std::string FormatCounters(const DataplaneCounters& c, const Snapshot& s) {
   for (const VipEntry& v : s.vips) {
     if (v.handle == 0) continue;
     const PacketBytes& pb = t.vips[HandleIndex(v.handle)];
-    absl::StrAppend(&out, " vip[", IpToString(v.key.addr, v.key.family), ":", ntohs(v.key.port),
-                    "]=", pb.packets);
+    const std::string addr = IpToString(v.key.addr, v.key.family);
+    absl::StrAppend(&out, " vip[", v.key.family == IpFamily::kIpv6 ? "[" + addr + "]" : addr, ":",
+                    ntohs(v.key.port), "]=", pb.packets);
   }
   for (const BackendEntry& b : s.backends) {
     if (b.handle == 0) continue;

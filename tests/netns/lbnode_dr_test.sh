@@ -20,6 +20,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+forget() {
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+}
+
 fail() { echo "FAIL: $*"; echo "--- lbnode log"; cat "$work/lbnode.log" || true; exit 1; }
 
 for n in "$ns_s" "$ns_c" "$ns_n" "$ns_b"; do ip netns add "$n"; done
@@ -37,7 +43,8 @@ ip -n "$ns_c" addr add 10.77.0.2/24 dev c0
 ip -n "$ns_c" link set c0 up
 ip -n "$ns_c" link set lo up
 ip -n "$ns_c" route add 10.77.100.1/32 via 10.77.0.10
-# Frames captured by AF_PACKET keep an offload-pending checksum; send complete ones (LAB.md).
+# A veth sender leaves TCP/UDP checksums to "offload"; AF_PACKET hands lbnode such frames with
+# the checksum unfilled and the receiver drops them. Lab senders compute checksums in software.
 ip netns exec "$ns_c" ethtool -K c0 tx off >/dev/null
 
 # Backend: VIP on lo, never answers ARP for it (DR).
@@ -112,7 +119,7 @@ ip -n "$ns_n" neigh show 10.77.0.3 dev lb0 | grep -q lladdr || fail "kernel neve
 
 kill -TERM "$lbnode_pid"
 wait "$lbnode_pid" || fail "lbnode exit status $?"
-pids=("${pids[@]/$lbnode_pid}")
+forget "$lbnode_pid"
 counters=$(grep "counters" "$work/lbnode.log" | tail -1)
 echo "lbnode: $counters"
 to_backend=$(sed -n 's/.* to_backend=\([0-9]*\).*/\1/p' <<<"$counters")
