@@ -138,6 +138,22 @@ ConnValue* ConnTable::Lookup(const FlowKey& key, uint64_t hash, uint32_t now, ui
   return nullptr;
 }
 
+uint32_t ConnTable::ExpireSome(uint32_t now, uint32_t buckets) {
+  uint32_t cleared = 0;
+  for (uint32_t i = 0; i < buckets; ++i) {
+    Bucket* b = buckets_ + sweep_cursor_;
+    sweep_cursor_ = (sweep_cursor_ + 1) & bucket_mask_;
+    for (uint32_t w = 0; w < kWays; ++w) {
+      if (b->sig[w] != 0 && !IsLive(b->expires[w], now)) {
+        b->sig[w] = 0;
+        ++cleared;
+      }
+    }
+  }
+  stats_.swept += cleared;
+  return cleared;
+}
+
 const ConnValue* ConnTable::Find(const FlowKey& key, uint64_t hash, uint32_t now) const {
   const Bucket* b = BucketFor(hash);
   const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
@@ -199,7 +215,8 @@ void ConnTable::LookupBulk(const FlowKey* const* keys, const uint64_t* hashes,
 }
 
 ConnValue* ConnTable::Insert(const FlowKey& key, uint64_t hash, const ConnValue& value,
-                             uint32_t now, uint32_t expires, InsertOutcome* outcome) {
+                             uint32_t now, uint32_t expires, InsertOutcome* outcome,
+                             const ConnValue* keep) {
   Bucket* b = BucketFor(hash);
   Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
   const uint16_t sig = Signature(hash);
@@ -226,6 +243,7 @@ ConnValue* ConnTable::Insert(const FlowKey& key, uint64_t hash, const ConnValue&
       empty_way = w;
       break;
     }
+    if (&e[w].value == keep) continue;  // the caller still holds this entry
     const uint32_t left = b->expires[w] - now;
     if (static_cast<int32_t>(left) <= 0) {
       if (expired_way == kWays) expired_way = w;

@@ -49,6 +49,7 @@ struct ConnTableStats {
   uint64_t evicted_live = 0;    // live entries pushed out because their bucket was full
   uint64_t reused_expired = 0;  // expired entries whose way a new flow took
   uint64_t erased = 0;
+  uint64_t swept = 0;  // expired entries cleared by ExpireSome
 };
 
 enum class InsertOutcome : uint8_t {
@@ -91,9 +92,16 @@ class ConnTable {
   void LookupBulk(const FlowKey* const* keys, const uint64_t* hashes, const uint32_t* expires,
                   uint32_t n, uint32_t now, ConnValue** out);
 
-  // Inserts (or overwrites) `key`; always succeeds. Returns the stored value.
+  // Inserts (or overwrites) `key`; always succeeds. Returns the stored value. An entry the caller
+  // still holds a pointer to may be passed as `keep`: it is never the one evicted.
   ConnValue* Insert(const FlowKey& key, uint64_t hash, const ConnValue& value, uint32_t now,
-                    uint32_t expires, InsertOutcome* outcome = nullptr);
+                    uint32_t expires, InsertOutcome* outcome = nullptr,
+                    const ConnValue* keep = nullptr);
+
+  // Clears the expired ways of the next `buckets` buckets (a sweep cursor goes round the table).
+  // Workers call it a little per loop: an expiry time left alone for 2^31 ticks would otherwise
+  // read as live again, and cleared ways are cheaper to reuse. Returns the ways cleared.
+  uint32_t ExpireSome(uint32_t now, uint32_t buckets);
 
   // Removes `key`; returns whether it was present (live or expired).
   bool Erase(const FlowKey& key, uint64_t hash);
@@ -117,6 +125,7 @@ class ConnTable {
   Entry* entries_ = nullptr;
   uint32_t num_buckets_ = 0;
   uint32_t bucket_mask_ = 0;
+  uint32_t sweep_cursor_ = 0;
   void* owned_memory_ = nullptr;  // set only by Create()
   ConnTableStats stats_;
 };

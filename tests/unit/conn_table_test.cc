@@ -204,6 +204,54 @@ TEST(ConnTableExpiry, FindDoesNotRefresh) {
   EXPECT_EQ(t->Find(k, h, 200), nullptr);  // expired at 200: Find at 150 did not extend it
 }
 
+TEST(ConnTableExpiry, ExpireSomeClearsOnlyExpiredWays) {
+  constexpr uint32_t kCapacity = 1u << 14;  // 600 flows never fill a bucket here
+  auto t = ConnTable::Create(kCapacity);
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 600; ++i) {
+    FlowKey k;
+    k.family = IpFamily::kIpv4;
+    k.src = IpAddr::V4(0x0a000000u + i);
+    keys.push_back(k);
+    t->Insert(k, FlowHash(k), ConnValue(), 0, i % 2 ? 100 : 1000);
+  }
+  ASSERT_EQ(t->CountLive(50), 600u);
+  // Sweeping the whole table at time 500 clears the 300 entries that expired at 100.
+  uint32_t cleared = 0;
+  for (uint32_t i = 0; i < kCapacity / ConnTable::kWays; ++i) cleared += t->ExpireSome(500, 1);
+  EXPECT_EQ(cleared, 300u);
+  EXPECT_EQ(t->stats().swept, 300u);
+  // Long after, a cleared entry cannot read as live again when the clock wraps past it.
+  for (const FlowKey& k : keys) {
+    if (k.src.V4HostOrder() & 1) {
+      EXPECT_EQ(t->Find(k, FlowHash(k), 100 + (1u << 31) + 10), nullptr);
+    }
+  }
+}
+
+TEST(ConnTableEviction, KeepProtectsAnEntryTheCallerHolds) {
+  auto t = ConnTable::Create(ConnTable::kWays);  // one bucket
+  std::vector<FlowKey> keys;
+  ConnValue* held = nullptr;
+  for (uint32_t i = 0; i < ConnTable::kWays; ++i) {
+    FlowKey k;
+    k.family = IpFamily::kIpv4;
+    k.src = IpAddr::V4(i + 1);
+    keys.push_back(k);
+    // The first entry expires first: the natural victim.
+    ConnValue* v = t->Insert(k, FlowHash(k), ConnValue(), 0, i == 0 ? 10 : 100 + i);
+    if (i == 0) held = v;
+  }
+  FlowKey extra;
+  extra.family = IpFamily::kIpv4;
+  extra.src = IpAddr::V4(99);
+  InsertOutcome how;
+  t->Insert(extra, FlowHash(extra), ConnValue(), 1, 1000, &how, held);
+  EXPECT_EQ(how, InsertOutcome::kEvictedLive);
+  EXPECT_NE(t->Find(keys[0], FlowHash(keys[0]), 2), nullptr) << "kept entry survived";
+  EXPECT_EQ(t->Find(keys[1], FlowHash(keys[1]), 2), nullptr) << "next-oldest was evicted";
+}
+
 TEST(ConnTableExpiry, LookupRefreshesExpiry) {
   auto t = ConnTable::Create(64);
   const FlowKey k = V4Key(4);
