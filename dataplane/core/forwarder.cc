@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+
 namespace lb {
 namespace {
 
@@ -103,8 +105,6 @@ uint32_t Forwarder::NatPortOwner(const NodeParams& node, uint16_t port, uint32_t
 }
 
 Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms) {
-  ++counters_->rx_packets;
-  counters_->rx_bytes += f->len;
   if (p.status != ParseStatus::kOk) {
     ++counters_->parse_drops[static_cast<size_t>(p.status)];
     return DropWith(Drop::kMalformed);
@@ -146,19 +146,45 @@ Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint
     key.dst_port = 0;
   }
   const uint64_t hash = FlowHash(key);
-  const uint32_t expires = now_ms + IdleTimeout(p, s.node);
   ConnValue* entry = nullptr;
+  uint32_t expires = 0;
+  // Fragments are never inserted (their key has no ports); ICMP errors only read the table: an
+  // error must neither create a flow nor change its idle timeout.
   const BackendEntry* b =
-      Pick(vip, key, hash, s, now_ms, expires, /*insert=*/!fragment && !p.icmp_error, &entry);
+      Pick(vip, key, hash, p, s, now_ms, /*track=*/!fragment && !p.icmp_error, &entry, &expires);
   if (b == nullptr) return DropWith(Drop::kNoBackend);
   if (p.icmp_error) ++counters_->icmp_errors;
-  return Send(f, p, s, vip, *b, hash, entry, now_ms, expires);
+  return Send(f, p, s, vip, *b, key, hash, entry, now_ms, expires);
+}
+
+ConnValue* Forwarder::Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p,
+                            const NodeParams& node, uint32_t now_ms, uint32_t* expires) {
+  *expires = now_ms + IdleTimeout(p, node);
+  ConnValue* v = conns_->Lookup(key, hash, now_ms, *expires);
+  if (v == nullptr) return nullptr;
+  if (p.l4_proto == IPPROTO_TCP && (p.tcp_flags & (kTcpFin | kTcpRst))) {
+    v->flags |= kConnClosing;
+  } else if (v->flags & kConnClosing) {
+    // Once a FIN or RST was seen, the last ACKs must not buy the flow a full idle timeout.
+    *expires = now_ms + node.tcp_closing_timeout_ms;
+    conns_->Lookup(key, hash, now_ms, *expires);
+  }
+  return v;
 }
 
 const BackendEntry* Forwarder::Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
-                                    const Snapshot& s, uint32_t now_ms, uint32_t expires,
-                                    bool insert, ConnValue** entry) {
-  ConnValue* v = conns_->Lookup(key, hash, now_ms, expires);
+                                    const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+                                    bool track, ConnValue** entry, uint32_t* expires) {
+  ConnValue* v = nullptr;
+  if (track) {
+    v = Touch(key, hash, p, s.node, now_ms, expires);
+  } else if (const ConnValue* c = conns_->Find(key, hash, now_ms)) {
+    const BackendEntry* b = s.Backend(c->backend);
+    if (b != nullptr && b->vip == vip.handle && b->state != BackendState::kDown) {
+      ++counters_->conn_hits;
+      return b;
+    }
+  }
   if (v != nullptr) {
     const BackendEntry* b = s.Backend(v->backend);
     if (b != nullptr && b->vip == vip.handle && b->state != BackendState::kDown) {
@@ -167,23 +193,44 @@ const BackendEntry* Forwarder::Pick(const VipEntry& vip, const FlowKey& key, uin
       return b;
     }
     ++counters_->conn_repicked;  // its backend left or failed: Maglev chooses again
+    if (v->flags & kConnNat) ForgetNat(*v, key, s);
   }
   const uint32_t mi = vip.maglev ? vip.maglev->Lookup(hash) : kMaglevNoBackend;
   if (mi == kMaglevNoBackend || mi >= vip.backends.size()) return nullptr;
   const BackendEntry& b = s.backends[vip.backends[mi]];
-  if (insert || v != nullptr) {
+  if (track) {
     if (v == nullptr) ++counters_->conn_misses;
     ConnValue nv;
     nv.vip = vip.handle;
     nv.backend = b.handle;
-    *entry = conns_->Insert(key, hash, nv, now_ms, expires);
+    if (p.l4_proto == IPPROTO_TCP && (p.tcp_flags & (kTcpFin | kTcpRst))) {
+      nv.flags = kConnClosing;
+    }
+    *entry = conns_->Insert(key, hash, nv, now_ms, *expires);
   }
   return &b;
 }
 
+void Forwarder::ForgetNat(const ConnValue& v, const FlowKey& key, const Snapshot& s) {
+  // The reverse entry of the flow's previous backend, if that backend is still known: late
+  // packets from it must not reach the client, and its port is free again.
+  const BackendEntry* old = s.Backend(v.backend);
+  const std::vector<IpAddr>& addrs =
+      key.family == IpFamily::kIpv4 ? s.node.nat_addrs4 : s.node.nat_addrs6;
+  if (old == nullptr || v.nat_addr >= addrs.size()) return;
+  FlowKey rev;
+  rev.family = key.family;
+  rev.proto = key.proto;
+  rev.src = old->addr;
+  rev.dst = addrs[v.nat_addr];
+  rev.src_port = old->port != 0 ? old->port : key.dst_port;
+  rev.dst_port = v.nat_port;
+  conns_->Erase(rev, FlowHash(rev));
+}
+
 Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
-                       const BackendEntry& b, uint64_t hash, ConnValue* entry, uint32_t now_ms,
-                       uint32_t expires) {
+                       const BackendEntry& b, const FlowKey& key, uint64_t hash, ConnValue* entry,
+                       uint32_t now_ms, uint32_t expires) {
   if (!b.resolved) return DropWith(Drop::kNoNeighbor);
   const uint32_t len = f->len;
   switch (vip.mode) {
@@ -214,28 +261,59 @@ Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const
       if (addrs.empty()) return DropWith(Drop::kNoNatAddress);
       if (p.ttl <= 1) return DropWith(Drop::kTtlExceeded);
       const uint16_t backend_port = b.port != 0 ? b.port : p.flow.dst_port;
-      if (entry == nullptr) return DropWith(Drop::kNatPortsExhausted);  // not reached: NAT inserts
-      if (!(entry->flags & kConnNat) || entry->backend != b.handle ||
-          entry->nat_addr >= addrs.size()) {
+      if (entry == nullptr) return DropWith(Drop::kNatPortsExhausted);  // not reached: NAT tracks
+      FlowKey rev;
+      rev.family = key.family;
+      rev.proto = key.proto;
+      rev.src = b.addr;
+      rev.src_port = backend_port;
+      bool allocate = !(entry->flags & kConnNat) || entry->backend != b.handle ||
+                      entry->nat_addr >= addrs.size();
+      // A TCP session the backend has not answered yet (a SYN, maybe spoofed) holds its port for
+      // the short timeout only, so unanswered SYNs cannot pin the port range for minutes.
+      const uint32_t unanswered = now_ms + s.node.tcp_closing_timeout_ms;
+      const bool tcp = key.proto == IPPROTO_TCP;
+      uint32_t rev_expires = expires;
+      if (!allocate) {
+        // Keep the reverse entry as fresh as the forward one (one-way flows included). If it was
+        // evicted and its port given to another flow meanwhile, this flow needs a new port.
+        rev.dst = addrs[entry->nat_addr];
+        rev.dst_port = entry->nat_port;
+        const uint64_t rh = FlowHash(rev);
+        const ConnValue* found = conns_->Find(rev, rh, now_ms);
+        if (found == nullptr) {
+          ConnValue rv;
+          rv.vip = vip.handle;
+          rv.flags = kConnReverse | (entry->flags & kConnClosing);
+          rv.nat_port = key.src_port;
+          rv.client = key.src;
+          if (tcp) rev_expires = std::min(expires, unanswered);
+          conns_->Insert(rev, rh, rv, now_ms, rev_expires, nullptr, entry);
+          ++counters_->nat_reverse_restored;
+        } else if (!(found->flags & kConnReverse) || found->client != key.src ||
+                   found->nat_port != key.src_port) {
+          ++counters_->nat_reallocated;
+          allocate = true;
+        } else {
+          if (tcp && !(found->flags & kConnReplied)) rev_expires = std::min(expires, unanswered);
+          conns_->Lookup(rev, rh, now_ms, rev_expires);
+        }
+      } else if (tcp) {
+        rev_expires = std::min(expires, unanswered);
+      }
+      if (allocate) {
         const uint32_t ai = static_cast<uint32_t>((hash >> 32) % addrs.size());
         uint16_t port;
-        if (!AllocateNatPort(s, vip, b, p, addrs[ai], backend_port, now_ms, expires, &port)) {
+        if (!AllocateNatPort(s, vip, b, key, addrs[ai], backend_port, now_ms, rev_expires, entry,
+                             &port)) {
           return DropWith(Drop::kNatPortsExhausted);
         }
         entry->flags |= kConnNat;
+        entry->backend = b.handle;
         entry->nat_addr = ai;
         entry->nat_port = port;
-      } else {
-        // Keep the reverse entry as fresh as the forward one (one-way flows included).
-        FlowKey rev;
-        rev.family = p.flow.family;
-        rev.proto = p.flow.proto;
-        rev.src = b.addr;
-        rev.dst = addrs[entry->nat_addr];
-        rev.src_port = backend_port;
-        rev.dst_port = entry->nat_port;
-        conns_->Lookup(rev, FlowHash(rev), now_ms, expires);
       }
+      if (rev_expires != expires) conns_->Lookup(key, hash, now_ms, rev_expires);
       NatParams n;
       n.family = p.flow.family;
       n.src_mac = s.node.port_mac;
@@ -255,8 +333,8 @@ Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const
 }
 
 bool Forwarder::AllocateNatPort(const Snapshot& s, const VipEntry& vip, const BackendEntry& b,
-                                const ParsedPacket& p, const IpAddr& nat_addr,
-                                uint16_t backend_port, uint32_t now_ms, uint32_t expires,
+                                const FlowKey& key, const IpAddr& nat_addr, uint16_t backend_port,
+                                uint32_t now_ms, uint32_t expires, const ConnValue* keep,
                                 uint16_t* port) {
   // This worker's share of the port range, so that a reply tells by its port which worker owns
   // the session.
@@ -267,8 +345,8 @@ bool Forwarder::AllocateNatPort(const Snapshot& s, const VipEntry& vip, const Ba
   const uint32_t n =
       config_.worker_id + 1 == config_.num_workers ? total - config_.worker_id * per : per;
   FlowKey rev;
-  rev.family = p.flow.family;
-  rev.proto = p.flow.proto;
+  rev.family = key.family;
+  rev.proto = key.proto;
   rev.src = b.addr;
   rev.dst = nat_addr;
   rev.src_port = backend_port;
@@ -280,10 +358,11 @@ bool Forwarder::AllocateNatPort(const Snapshot& s, const VipEntry& vip, const Ba
     if (conns_->Find(rev, h, now_ms) != nullptr) continue;
     ConnValue rv;
     rv.vip = vip.handle;
-    rv.flags = kConnReverse;
-    rv.nat_port = p.flow.src_port;
-    rv.client = p.flow.src;
-    conns_->Insert(rev, h, rv, now_ms, expires);
+    rv.flags = kConnReverse | (keep != nullptr ? (keep->flags & kConnClosing) : 0);
+    rv.nat_port = key.src_port;
+    rv.client = key.src;
+    // The forward entry is held by the caller: this insert must not evict it.
+    conns_->Insert(rev, h, rv, now_ms, expires, nullptr, keep);
     *port = rev.dst_port;
     return true;
   }
@@ -309,9 +388,11 @@ Action Forwarder::NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, u
     return Action::kHandoff;
   }
   const FlowKey& key = p.flow;
-  ConnValue* v = conns_->Lookup(key, FlowHash(key), now_ms, now_ms + IdleTimeout(p, s.node));
+  uint32_t expires;
+  ConnValue* v = Touch(key, FlowHash(key), p, s.node, now_ms, &expires);
   const VipEntry* vip = v != nullptr && (v->flags & kConnReverse) ? s.Vip(v->vip) : nullptr;
   if (vip == nullptr) return DropWith(Drop::kNatNoSession);
+  v->flags |= kConnReplied;
   const bool v4 = p.flow.family == IpFamily::kIpv4;
   if (v4 ? !s.node.has_gateway_mac4 : !s.node.has_gateway_mac6) {
     return DropWith(Drop::kNoNeighbor);

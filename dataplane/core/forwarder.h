@@ -60,7 +60,8 @@ struct PacketBytes {
 };
 
 // Plain counters of one worker; the control thread sums them across workers (reads may be torn
-// by one increment, which statistics tolerate).
+// by one increment, which statistics tolerate). rx_* are counted by the worker loop, once per
+// packet taken from a port (a packet handed to another worker is not counted again).
 struct WorkerCounters {
   uint64_t rx_packets = 0;
   uint64_t rx_bytes = 0;
@@ -72,8 +73,10 @@ struct WorkerCounters {
   uint64_t nat_replies = 0;   // full-NAT replies rewritten back toward the client
   uint64_t handoffs = 0;      // packets given to the worker that owns their flow
   uint64_t conn_hits = 0;
-  uint64_t conn_misses = 0;    // new flows (inserted)
-  uint64_t conn_repicked = 0;  // hits whose backend was gone or down: moved by Maglev
+  uint64_t conn_misses = 0;           // new flows (inserted)
+  uint64_t conn_repicked = 0;         // hits whose backend was gone or down: moved by Maglev
+  uint64_t nat_reverse_restored = 0;  // full-NAT reverse entries put back after an eviction
+  uint64_t nat_reallocated = 0;       // full-NAT flows whose port another flow took meanwhile
   uint64_t drops[static_cast<size_t>(Drop::kCount)] = {};
   uint64_t parse_drops[static_cast<size_t>(ParseStatus::kCount)] = {};
   std::vector<PacketBytes> vips;      // by HandleIndex(vip handle)
@@ -113,16 +116,24 @@ class Forwarder {
   Action NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                   bool* matched);
   // Picks the backend of a flow: table hit, else Maglev (+ insert when `insert`).
+  // With `track`, looks the flow up (refreshing it) and inserts it on a miss; without, only
+  // reads the table. Sets *entry (tracked flows) and *expires.
   const BackendEntry* Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
-                           const Snapshot& s, uint32_t now_ms, uint32_t expires, bool insert,
-                           ConnValue** entry);
+                           const ParsedPacket& p, const Snapshot& s, uint32_t now_ms, bool track,
+                           ConnValue** entry, uint32_t* expires);
+  // Lookup with the idle timeout this packet earns; FIN/RST make the short timeout stick.
+  ConnValue* Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p, const NodeParams& node,
+                   uint32_t now_ms, uint32_t* expires);
+  // Removes the full-NAT reverse entry of a flow that is moving to another backend.
+  void ForgetNat(const ConnValue& v, const FlowKey& key, const Snapshot& s);
   Action Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
-              const BackendEntry& b, uint64_t hash, ConnValue* entry, uint32_t now_ms,
-              uint32_t expires);
-  // Picks a free full-NAT port of this worker's share and inserts the reverse entry.
+              const BackendEntry& b, const FlowKey& key, uint64_t hash, ConnValue* entry,
+              uint32_t now_ms, uint32_t expires);
+  // Picks a free full-NAT port of this worker's share and inserts the reverse entry, never
+  // evicting `keep` (the caller's forward entry).
   bool AllocateNatPort(const Snapshot& s, const VipEntry& vip, const BackendEntry& b,
-                       const ParsedPacket& p, const IpAddr& nat_addr, uint16_t backend_port,
-                       uint32_t now_ms, uint32_t expires, uint16_t* port);
+                       const FlowKey& key, const IpAddr& nat_addr, uint16_t backend_port,
+                       uint32_t now_ms, uint32_t expires, const ConnValue* keep, uint16_t* port);
   Action DropWith(Drop d) {
     counters_->AddDrop(d);
     return Action::kDrop;
@@ -138,6 +149,8 @@ class Forwarder {
 // Connection-table flags.
 inline constexpr uint16_t kConnNat = 1;      // forward entry of a full-NAT flow
 inline constexpr uint16_t kConnReverse = 2;  // full-NAT reverse entry
+inline constexpr uint16_t kConnClosing = 4;  // FIN or RST seen: short idle timeout from now on
+inline constexpr uint16_t kConnReplied = 8;  // full-NAT reverse entry: the backend has answered
 
 }  // namespace lb
 

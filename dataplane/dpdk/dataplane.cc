@@ -8,11 +8,13 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -167,11 +169,18 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Start(
   static std::atomic<int> instance{0};
   const int n = instance++;
   const std::string pool_name = absl::StrCat("lb_mbufs_", n);
-  dp->pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), options.mbufs, 256, 0,
-                                      RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+  // Enough for every RX and TX ring full, the handoff rings, the per-lcore caches and a burst in
+  // flight per worker; a smaller pool would starve RX under load without any error.
+  const uint32_t ports = options.exception.empty() ? 1 : 2;
+  const uint32_t needed =
+      options.workers * (ports * (options.rx_ring + options.tx_ring) + kHandoffRing + 4 * kBurst) +
+      256 * (rte_lcore_count() + 1);
+  const uint32_t mbufs = std::max(options.mbufs, needed);
+  dp->pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                      rte_socket_id());
   if (dp->pool_ == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("mbuf pool of ", options.mbufs, " buffers: ", RteError()));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "mbuf pool of ", mbufs, " buffers: ", RteError(), " (raise -m or reserve hugepages)"));
   }
   const uint16_t queues = static_cast<uint16_t>(options.workers);
   if (absl::Status st = dp->SetupPort(dp->uplink_, queues, true); !st.ok()) return st;
@@ -257,8 +266,6 @@ void Dataplane::RunWorker(Worker* w) {
   rte_rcu_qsbr_thread_online(rcu_, w->id);
   const auto process = [&](struct rte_mbuf* m, const Snapshot& snap, uint32_t now) {
     if (m->nb_segs > 1) {
-      ++counters.rx_packets;
-      counters.rx_bytes += m->pkt_len;
       counters.AddDrop(Drop::kMultiSegment);
       rte_pktmbuf_free(m);
       return;
@@ -299,11 +306,15 @@ void Dataplane::RunWorker(Worker* w) {
     uint32_t work = 0;
 
     const uint16_t n = rte_eth_rx_burst(uplink_, q, pkts, kBurst);
+    counters.rx_packets += n;
     for (uint16_t i = 0; i < n; ++i) {
+      counters.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
       if (i + 2 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
       process(pkts[i], snap, now);
     }
     work += n;
+    // A few buckets per loop: the sweep goes round a 2^20-entry table in about 1 s when busy.
+    w->conns->ExpireSome(now, 4);
     const unsigned handed =
         rte_ring_dequeue_burst(w->handoff, reinterpret_cast<void**>(pkts), kBurst, nullptr);
     for (unsigned i = 0; i < handed; ++i) process(pkts[i], snap, now);
@@ -335,15 +346,24 @@ void Dataplane::RunWorker(Worker* w) {
   rte_rcu_qsbr_thread_offline(rcu_, w->id);
 }
 
-void Dataplane::Publish(std::shared_ptr<const Snapshot> snapshot) {
+bool Dataplane::Publish(std::shared_ptr<const Snapshot> snapshot) {
   std::shared_ptr<const Snapshot> old = std::move(current_);
   current_ = std::move(snapshot);
   snapshot_.store(current_.get(), std::memory_order_release);
-  if (rcu_ != nullptr) {
-    const uint64_t token = rte_rcu_qsbr_start(rcu_);
-    rte_rcu_qsbr_check(rcu_, token, true);  // every online worker has passed a quiescent point
+  if (rcu_ == nullptr) return true;
+  const uint64_t token = rte_rcu_qsbr_start(rcu_);
+  // Every online worker passes a quiescent point within one loop (at most one burst of work).
+  // A worker that does not within a second is stuck: keep the old snapshot alive forever rather
+  // than free memory it may still read, and report it.
+  const uint64_t deadline = rte_get_tsc_cycles() + rte_get_tsc_hz();
+  while (rte_rcu_qsbr_check(rcu_, token, false) == 0) {
+    if (rte_get_tsc_cycles() > deadline) {
+      leaked_.push_back(std::move(old));
+      return false;
+    }
+    rte_pause();
   }
-  old.reset();
+  return true;
 }
 
 DataplaneCounters Dataplane::Collect() const {
@@ -365,6 +385,8 @@ DataplaneCounters Dataplane::Collect() const {
     t.conn_hits += c.conn_hits;
     t.conn_misses += c.conn_misses;
     t.conn_repicked += c.conn_repicked;
+    t.nat_reverse_restored += c.nat_reverse_restored;
+    t.nat_reallocated += c.nat_reallocated;
     for (size_t i = 0; i < static_cast<size_t>(Drop::kCount); ++i) t.drops[i] += c.drops[i];
     for (size_t i = 0; i < static_cast<size_t>(ParseStatus::kCount); ++i) {
       t.parse_drops[i] += c.parse_drops[i];
@@ -382,6 +404,7 @@ DataplaneCounters Dataplane::Collect() const {
     out.conn_stats.evicted_live += s.evicted_live;
     out.conn_stats.reused_expired += s.reused_expired;
     out.conn_stats.erased += s.erased;
+    out.conn_stats.swept += s.swept;
     out.conn_capacity += w->conns->capacity();
     out.worker_loops.push_back(w->loops.load(std::memory_order_relaxed));
   }

@@ -38,7 +38,7 @@ struct DataplaneOptions {
   std::string exception;  // ethdev name of the exception path (e.g. "net_tap0"); "" = none
   uint32_t workers = 1;   // worker lcores: the first `workers` lcores after the main one
   uint32_t conn_table_size = 1u << 20;  // entries per worker
-  uint32_t mbufs = 8191;
+  uint32_t mbufs = 8191;                // at least; raised to what the rings and workers need
   uint32_t max_vips = 4096;
   uint32_t max_backends = 65536;
   bool busy_poll = false;  // true: never sleep when idle (benchmarks); false: back off
@@ -64,7 +64,9 @@ class Dataplane {
   ~Dataplane();
 
   // Makes `snapshot` current for every worker; returns after no worker can still see the old one.
-  void Publish(std::shared_ptr<const Snapshot> snapshot);
+  // Returns false if a worker did not pass a quiescent point within a second (it is stuck): the
+  // old snapshot is then kept alive for good rather than freed under the worker's feet.
+  bool Publish(std::shared_ptr<const Snapshot> snapshot);
   std::shared_ptr<const Snapshot> current() const { return current_; }
 
   // Sums the workers' counters (VIP/backend arrays included).
@@ -95,6 +97,7 @@ class Dataplane {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<const Snapshot*> snapshot_{nullptr};
   std::shared_ptr<const Snapshot> current_;
+  std::vector<std::shared_ptr<const Snapshot>> leaked_;  // old snapshots a stuck worker may read
   std::atomic<bool> running_{false};
   bool stopped_ = true;
 };
