@@ -42,7 +42,7 @@ std::shared_ptr<const Snapshot> MakeSnapshot(int backends) {
   node.tunnel_src4 = IpAddr::V4(0xc0000264);
   node.has_tunnel_src4 = true;
   SnapshotBuilder builder;
-  auto snap = builder.Build(c, node, [](const IpAddr&, IpFamily) {
+  auto snap = builder.Build(c, node, [](const IpAddr&, IpFamily, bool) {
     return std::optional<MacAddr>(MacAddr{{2, 0, 0, 0, 1, 1}});
   });
   if (!snap.ok()) {

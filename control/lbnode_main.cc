@@ -32,11 +32,12 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "lb/v1/node.pb.h"
+#include "rte_eal.h"
 
 namespace lb {
 namespace {
 
-std::atomic<int> g_signal{0};
+std::atomic<unsigned> g_signals{0};  // bit per signal number
 std::mutex g_mu;
 std::condition_variable g_cv;
 bool g_wake = false;
@@ -47,7 +48,15 @@ void Wake() {
   g_cv.notify_one();
 }
 
-void OnSignal(int sig) { g_signal = sig; }
+void OnSignal(int sig) { g_signals.fetch_or(1u << sig); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnSignal;
+  sa.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
+}
 
 absl::StatusOr<v1::NodeConfig> ReadConfig(const std::string& path) {
   std::ifstream in(path);
@@ -92,13 +101,14 @@ std::string FormatCounters(const DataplaneCounters& c, const Snapshot& s) {
   }
   for (const VipEntry& v : s.vips) {
     if (v.handle == 0) continue;
+    if (HandleIndex(v.handle) >= t.vips.size()) continue;
     const PacketBytes& pb = t.vips[HandleIndex(v.handle)];
     const std::string addr = IpToString(v.key.addr, v.key.family);
     absl::StrAppend(&out, " vip[", v.key.family == IpFamily::kIpv6 ? "[" + addr + "]" : addr, ":",
                     ntohs(v.key.port), "]=", pb.packets);
   }
   for (const BackendEntry& b : s.backends) {
-    if (b.handle == 0) continue;
+    if (b.handle == 0 || HandleIndex(b.handle) >= t.backends.size()) continue;
     absl::StrAppend(&out, " backend[", IpToString(b.addr, b.family),
                     "]=", t.backends[HandleIndex(b.handle)].packets);
   }
@@ -118,6 +128,20 @@ int Run(const std::string& config_path, bool check_only) {
   if (auto n = NodeParamsFromProto(config->node(), MacAddr{}, nullptr); !n.ok()) {
     Log(LogLevel::kError, absl::StrCat(config_path, ": ", n.status().message()));
     return 2;
+  }
+  {
+    // Every worker needs its own share of the full-NAT port range (replies find their worker by
+    // port).
+    const v1::NodeParams& np = config->node();
+    const uint32_t lo = np.nat_port_min() ? np.nat_port_min() : 61000;
+    const uint32_t hi = np.nat_port_max() ? np.nat_port_max() : 65535;
+    const uint32_t workers = config->dataplane().workers() ? config->dataplane().workers() : 1;
+    if (np.nat_addresses_size() > 0 && hi >= lo && hi - lo + 1 < workers) {
+      Log(LogLevel::kError,
+          absl::StrCat(config_path, ": node.nat_port_min: the full-NAT range ", lo, "-", hi,
+                       " is smaller than the ", workers, " workers that share it"));
+      return 2;
+    }
   }
   if (check_only) {
     Log(LogLevel::kInfo, absl::StrCat(config_path, ": configuration is valid"));
@@ -143,13 +167,20 @@ int Run(const std::string& config_path, bool check_only) {
     if (mirror == nullptr) return std::nullopt;
     return mirror->NextHop(a, f);
   };
-  const NeighborLookup lookup = [&](const IpAddr& a, IpFamily f) -> std::optional<MacAddr> {
+  const auto static_mac = [&statics](const IpAddr& a, IpFamily f) -> std::optional<MacAddr> {
     for (const auto& [ip, mac] : statics) {
       if (ip.first == a && ip.second == f) return mac;
     }
+    return std::nullopt;
+  };
+  const NeighborLookup lookup = [&](const IpAddr& a, IpFamily f,
+                                    bool direct) -> std::optional<MacAddr> {
+    if (std::optional<MacAddr> m = static_mac(a, f)) return m;
     if (mirror == nullptr) return std::nullopt;
     const std::optional<IpAddr> nh = next_hop(a, f);
-    return nh ? mirror->Neighbor(*nh, f) : std::nullopt;
+    if (!nh || (direct && *nh != a)) return std::nullopt;  // DR needs the backend on-link
+    if (std::optional<MacAddr> m = static_mac(*nh, f)) return m;
+    return mirror->Neighbor(*nh, f);
   };
   // Full-NAT replies go to the default gateway unless the config names its MAC.
   const auto node_params = [&]() {
@@ -158,7 +189,7 @@ int Run(const std::string& config_path, bool check_only) {
          {std::make_tuple(IpFamily::kIpv4, &n.has_gateway_mac4, &n.gateway_mac4),
           std::make_tuple(IpFamily::kIpv6, &n.has_gateway_mac6, &n.gateway_mac6)}) {
       if (*has || mirror == nullptr) continue;
-      if (std::optional<MacAddr> m = lookup(IpAddr{}, family)) {
+      if (std::optional<MacAddr> m = lookup(IpAddr{}, family, false)) {
         *has = true;
         *mac = *m;
       }
@@ -211,11 +242,6 @@ int Run(const std::string& config_path, bool check_only) {
                                       ", addresses ", absl::StrJoin(spec.addresses, " ")));
   }
 
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = OnSignal;
-  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
-
   uint64_t mirror_generation = ~0ull;
   auto last_stats = std::chrono::steady_clock::now();
   while (true) {
@@ -224,9 +250,9 @@ int Run(const std::string& config_path, bool check_only) {
       g_cv.wait_for(lock, std::chrono::milliseconds(200), [] { return g_wake; });
       g_wake = false;
     }
-    const int sig = g_signal.exchange(0);
-    if (sig == SIGTERM || sig == SIGINT) break;
-    if (sig == SIGUSR1) {
+    const unsigned sigs = g_signals.exchange(0);
+    if (sigs & ((1u << SIGTERM) | (1u << SIGINT))) break;
+    if (sigs & (1u << SIGUSR1)) {
       Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
     }
     if (config->stats_interval_s() != 0 && std::chrono::steady_clock::now() - last_stats >
@@ -240,7 +266,9 @@ int Run(const std::string& config_path, bool check_only) {
       mirror_generation = mirror->generation();
       auto next = builder.Build(config->services(), node_params(), lookup);
       if (next.ok()) {
-        (*dp)->Publish(*std::move(next));
+        if (!(*dp)->Publish(*std::move(next))) {
+          Log(LogLevel::kError, "a worker did not pass a quiescent point within 1 s: stuck?");
+        }
       } else {
         Log(LogLevel::kError, absl::StrCat("rebuild: ", next.status().message()));
       }
@@ -251,10 +279,11 @@ int Run(const std::string& config_path, bool check_only) {
     }
   }
   Log(LogLevel::kInfo, "stopping");
-  const std::string final_counters = FormatCounters((*dp)->Collect(), *(*dp)->current());
   mirror.reset();
-  (*dp)->Stop();
-  Log(LogLevel::kInfo, final_counters);
+  (*dp)->StopAndClose();
+  Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
+  dp->reset();
+  rte_eal_cleanup();
   return 0;
 }
 
@@ -271,5 +300,6 @@ int main(int argc, char** argv) {
       ->required();
   app.add_flag("--check", check, "validate the configuration file and exit");
   CLI11_PARSE(app, argc, argv);
+  lb::InstallSignalHandlers();  // before the EAL starts threads, so none dies of SIGUSR1
   return lb::Run(config, check);
 }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -110,9 +111,14 @@ absl::StatusOr<NodeParams> NodeParamsFromProto(
       return FieldError(absl::StrCat("node.nat_addresses[", i, "]"),
                         std::string(a.status().message()));
     }
-    (a->second == IpFamily::kIpv4 ? n.nat_addrs4 : n.nat_addrs6).push_back(a->first);
+    std::vector<IpAddr>& list = a->second == IpFamily::kIpv4 ? n.nat_addrs4 : n.nat_addrs6;
+    if (std::find(list.begin(), list.end(), a->first) != list.end()) {
+      return FieldError(absl::StrCat("node.nat_addresses[", i, "]"),
+                        absl::StrCat("duplicate address ", Quote(proto.nat_addresses(i))));
+    }
+    list.push_back(a->first);
   }
-  const uint32_t lo = proto.nat_port_min() ? proto.nat_port_min() : 1024;
+  const uint32_t lo = proto.nat_port_min() ? proto.nat_port_min() : 61000;
   const uint32_t hi = proto.nat_port_max() ? proto.nat_port_max() : 65535;
   if (lo > hi || hi > 65535 || lo == 0) {
     return FieldError("node.nat_port_min", absl::StrCat("port range ", lo, "-", hi,
@@ -157,6 +163,7 @@ absl::StatusOr<NodeParams> NodeParamsFromProto(
 
 absl::Status ValidateServiceConfig(const v1::ServiceConfig& config) {
   std::set<std::string> vip_names;
+  uint64_t total_slots = 0;
   for (int i = 0; i < config.vips_size(); ++i) {
     const v1::Vip& v = config.vips(i);
     const std::string f = absl::StrCat("vips[", i, "]");
@@ -175,6 +182,12 @@ absl::Status ValidateServiceConfig(const v1::ServiceConfig& config) {
       return FieldError(f + ".maglev_table_size",
                         absl::StrCat(v.maglev_table_size(), " is not a prime in [3, ",
                                      kMaglevMaxSize, "] (0 = 65537)"));
+    }
+    total_slots += v.maglev_table_size() ? v.maglev_table_size() : kMaglevDefaultSize;
+    if (total_slots > kMaxTotalMaglevSlots) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(f, ".maglev_table_size: the VIPs' Maglev tables would exceed ",
+                       kMaxTotalMaglevSlots, " slots in total"));
     }
     // The same address and port under another spelling ("::1" vs "0::1") is the same VIP.
     const std::string canonical =
@@ -227,16 +240,17 @@ absl::StatusOr<uint32_t> SnapshotBuilder::Assign(HandleSpace& space, const std::
   if (it != space.by_name.end()) {
     handle = it->second;
   } else {
+    // Fresh indices first, freed ones only when the space is used up: an index comes back as
+    // late as possible, so that its generation (12 bits) wraps only after millions of changes.
     uint32_t index;
-    if (!space.free.empty()) {
-      index = space.free.front();
-      space.free.erase(space.free.begin());
-    } else {
-      if (space.next >= limit || space.next > kHandleIndexMask) {
-        return absl::ResourceExhaustedError(absl::StrCat("more than ", limit - 1, " handles"));
-      }
+    if (space.next < limit && space.next <= kHandleIndexMask) {
       index = space.next++;
       space.generation.resize(index + 1, 0);
+    } else if (!space.free.empty()) {
+      index = space.free.front();
+      space.free.pop_front();
+    } else {
+      return absl::ResourceExhaustedError(absl::StrCat("more than ", limit - 1, " handles"));
     }
     handle = index | (space.generation[index] << kHandleIndexBits);
     space.by_name[name] = handle;
@@ -262,6 +276,16 @@ void SnapshotBuilder::Release(HandleSpace& space, const std::map<std::string, ui
 absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotBuilder::Build(
     const v1::ServiceConfig& config, const NodeParams& node, const NeighborLookup& neighbors) {
   if (absl::Status st = ValidateServiceConfig(config); !st.ok()) return st;
+  for (int i = 0; i < config.vips_size(); ++i) {
+    const auto addr = *ParseIp(config.vips(i).address());
+    const std::vector<IpAddr>& nat =
+        addr.second == IpFamily::kIpv4 ? node.nat_addrs4 : node.nat_addrs6;
+    if (std::find(nat.begin(), nat.end(), addr.first) != nat.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("vips[", i,
+                                                     "].address: ", config.vips(i).address(),
+                                                     " is also a full-NAT source address"));
+    }
+  }
 
   // Work on copies so that a failure (e.g. too many backends) changes nothing.
   HandleSpace vips_space = vip_handles_;
@@ -321,7 +345,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotBuilder::Build(
       be.state = b.state() == v1::BACKEND_STATE_DRAINING ? BackendState::kDraining
                  : b.state() == v1::BACKEND_STATE_DOWN   ? BackendState::kDown
                                                          : BackendState::kActive;
-      if (std::optional<MacAddr> mac = neighbors(be.addr, be.family)) {
+      if (std::optional<MacAddr> mac =
+              neighbors(be.addr, be.family, ve.mode == ForwardingMode::kDr)) {
         be.resolved = true;
         be.next_hop_mac = *mac;
       } else if (unresolved_seen.insert(IpToString(be.addr, be.family)).second) {

@@ -7,6 +7,7 @@
 #define LBNODE_CONTROL_SNAPSHOT_BUILDER_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,7 +29,10 @@ std::string IpToString(const IpAddr& a, IpFamily f);
 absl::StatusOr<MacAddr> ParseMac(const std::string& s);
 std::string MacToString(const MacAddr& m);
 
-// Converts and checks node parameters; `uplink_mac` is the default port MAC. Static neighbours
+// Converts and checks node parameters; `uplink_mac` is the default port MAC. The full-NAT port
+// range defaults to 61000-65535, outside Linux's default ephemeral range (32768-60999): lbnode
+// takes every packet to a NAT address and a port in the range, so a range the kernel also uses
+// for the node's own connections would swallow their replies. Static neighbours
 // are returned separately (they feed the NeighborLookup).
 absl::StatusOr<NodeParams> NodeParamsFromProto(
     const v1::NodeParams& proto, const MacAddr& uplink_mac,
@@ -38,8 +42,15 @@ absl::StatusOr<NodeParams> NodeParamsFromProto(
 // "vips[2].backends[0].address: not an IP address: \"10.0.0\"".
 absl::Status ValidateServiceConfig(const v1::ServiceConfig& config);
 
-// The next-hop MAC for reaching `addr` from the uplink (DR: the backend itself), if resolved.
-using NeighborLookup = std::function<std::optional<MacAddr>(const IpAddr&, IpFamily)>;
+// The next-hop MAC for reaching `addr` from the uplink, if resolved. With `direct` (DR), only
+// `addr`'s own MAC will do: a DR backend behind a router would get frames addressed to the VIP
+// that the router sends back to the anycast nodes.
+using NeighborLookup =
+    std::function<std::optional<MacAddr>(const IpAddr& addr, IpFamily family, bool direct)>;
+
+// Total Maglev slots over all VIPs: bounds the control thread's memory (4 bytes per slot per
+// snapshot) and build time.
+inline constexpr uint64_t kMaxTotalMaglevSlots = 1ull << 26;
 
 struct BuildLimits {
   uint32_t max_vips = 4096;
@@ -63,7 +74,7 @@ class SnapshotBuilder {
   struct HandleSpace {
     std::map<std::string, uint32_t> by_name;  // identity -> handle
     std::vector<uint32_t> generation;         // per index
-    std::vector<uint32_t> free;               // indices to reuse (oldest first)
+    std::deque<uint32_t> free;                // indices to reuse (oldest first)
     uint32_t next = 1;                        // index 0 is never used
   };
   static absl::StatusOr<uint32_t> Assign(HandleSpace& space, const std::string& name,

@@ -657,7 +657,8 @@ TEST_P(Golden, Case) {
   std::vector<std::pair<std::pair<IpAddr, IpFamily>, MacAddr>> statics;
   auto params = NodeParamsFromProto(c.node(), uplink_mac, &statics);
   ASSERT_TRUE(params.ok()) << params.status();
-  const NeighborLookup lookup = [&statics](const IpAddr& a, IpFamily f) -> std::optional<MacAddr> {
+  const NeighborLookup lookup = [&statics](const IpAddr& a, IpFamily f,
+                                           bool) -> std::optional<MacAddr> {
     for (const auto& [ip, mac] : statics) {
       if (ip.first == a && ip.second == f) return mac;
     }

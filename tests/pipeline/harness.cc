@@ -92,7 +92,8 @@ absl::Status PipelineHarness::Apply(const v1::ServiceConfig& services, const v1:
   std::vector<std::pair<std::pair<IpAddr, IpFamily>, MacAddr>> statics;
   auto params = NodeParamsFromProto(node, dp_->uplink_mac(), &statics);
   if (!params.ok()) return params.status();
-  const NeighborLookup lookup = [&statics](const IpAddr& a, IpFamily f) -> std::optional<MacAddr> {
+  const NeighborLookup lookup = [&statics](const IpAddr& a, IpFamily f,
+                                           bool) -> std::optional<MacAddr> {
     for (const auto& [ip, mac] : statics) {
       if (ip.first == a && ip.second == f) return mac;
     }

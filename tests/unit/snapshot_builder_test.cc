@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <set>
 #include <string>
 
 #include "google/protobuf/text_format.h"
@@ -38,7 +39,7 @@ const char kTwoVips[] = R"pb(
 )pb";
 
 NeighborLookup AllResolved() {
-  return [](const IpAddr&, IpFamily) {
+  return [](const IpAddr&, IpFamily, bool) {
     return std::optional<MacAddr>(MacAddr{{2, 0, 0, 0, 0, 1}});
   };
 }
@@ -190,7 +191,8 @@ TEST(SnapshotBuilder, HandlesAreStableAndMaglevTablesReused) {
 }
 
 TEST(SnapshotBuilder, ReusedIndexGetsANewGeneration) {
-  SnapshotBuilder b;
+  // Freed indices come back only once fresh ones run out: 4 backends use indices 1-4 of 4.
+  SnapshotBuilder b(BuildLimits{16, 5});
   v1::ServiceConfig c = Parse(kTwoVips);
   auto first = b.Build(c, NodeParams{}, AllResolved());
   ASSERT_TRUE(first.ok());
@@ -211,6 +213,31 @@ TEST(SnapshotBuilder, ReusedIndexGetsANewGeneration) {
     }
   }
   EXPECT_TRUE(index_reused);
+}
+
+TEST(SnapshotBuilder, FreshIndicesBeforeReuse) {
+  SnapshotBuilder b;
+  v1::ServiceConfig c = Parse(kTwoVips);
+  ASSERT_TRUE(b.Build(c, NodeParams{}, AllResolved()).ok());
+  std::set<uint32_t> seen;
+  // Replace one backend 50 times: each newcomer gets an index never used before.
+  for (int i = 0; i < 50; ++i) {
+    c.mutable_vips(0)->mutable_backends(0)->set_address("10.9.0." + std::to_string(i + 1));
+    auto s = b.Build(c, NodeParams{}, AllResolved());
+    ASSERT_TRUE(s.ok());
+    const VipEntry& v = (*s)->vips[(*s)->vip_table.Lookup(IpAddr::V4(0xcb007101), IpFamily::kIpv4,
+                                                          htons(80), IPPROTO_TCP)];
+    EXPECT_TRUE(seen.insert(HandleIndex((*s)->backends[v.backends[0]].handle)).second);
+  }
+}
+
+TEST(SnapshotBuilder, NatAddressThatIsAlsoAVipIsRejected) {
+  SnapshotBuilder b;
+  NodeParams node;
+  node.nat_addrs4.push_back(IpAddr::V4(0xcb007101));  // 203.0.113.1, the first VIP
+  auto st = b.Build(Parse(kTwoVips), node, AllResolved());
+  EXPECT_EQ(st.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.status().message().find("vips[0].address"), std::string::npos) << st.status();
 }
 
 TEST(SnapshotBuilder, LimitsFailWithoutChangingAnything) {
@@ -235,10 +262,11 @@ TEST(SnapshotBuilder, DrainingAndDownGetNoSlotsUnresolvedAreListed) {
   v1::ServiceConfig c = Parse(kTwoVips);
   c.mutable_vips(0)->mutable_backends(0)->set_state(v1::BACKEND_STATE_DRAINING);
   c.mutable_vips(0)->mutable_backends(1)->set_state(v1::BACKEND_STATE_DOWN);
-  auto snap = b.Build(c, NodeParams{}, [](const IpAddr& a, IpFamily f) -> std::optional<MacAddr> {
-    if (f == IpFamily::kIpv4 && a == IpAddr::V4(0x0a000101)) return MacAddr{{2, 0, 0, 0, 0, 1}};
-    return std::nullopt;
-  });
+  auto snap =
+      b.Build(c, NodeParams{}, [](const IpAddr& a, IpFamily f, bool) -> std::optional<MacAddr> {
+        if (f == IpFamily::kIpv4 && a == IpAddr::V4(0x0a000101)) return MacAddr{{2, 0, 0, 0, 0, 1}};
+        return std::nullopt;
+      });
   ASSERT_TRUE(snap.ok());
   const VipEntry& v = (*snap)->vips[(*snap)->vip_table.Lookup(
       IpAddr::V4(0xcb007101), IpFamily::kIpv4, htons(80), IPPROTO_TCP)];
