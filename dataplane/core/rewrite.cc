@@ -166,7 +166,11 @@ bool EncapTunnel(Frame* f, const ParsedPacket& p, const TunnelParams& t) {
   const uint8_t proto = t.gue ? IPPROTO_UDP : inner_v4 ? IPPROTO_IPIP : IPPROTO_IPV6;
 
   uint8_t* const data = f->data - overhead;
-  std::memmove(data, f->data, l2_len);
+  // Only VLAN tags (bytes 12 .. l2_len-2) need to move: the MACs and the ethertype are written
+  // below. An untagged frame moves nothing (the common case: no memmove call per packet).
+  if (l2_len > kEtherHeaderLen) {
+    std::memmove(data + 12, f->data + 12, l2_len - kEtherHeaderLen);
+  }
   f->data = data;
   f->headroom -= static_cast<uint32_t>(overhead);
   f->len = static_cast<uint32_t>(new_len);

@@ -8,15 +8,18 @@
 namespace lb {
 namespace {
 
-constexpr uint64_t kVipSeed = 0x6c62766970733031ULL;  // "lbvips01"
-
-uint64_t HashKey(const VipKey& k) {
-  uint8_t buf[20];
-  std::memcpy(buf, k.addr.bytes, 16);
-  std::memcpy(buf + 16, &k.port, 2);
-  buf[18] = k.proto;
-  buf[19] = static_cast<uint8_t>(k.family);
-  return HashBytes(buf, sizeof(buf), kVipSeed);
+// Node-local (the table never leaves this process), so speed matters more than a fixed
+// definition: a multiply-xor of the key's three words, a handful of instructions per lookup.
+inline uint64_t HashKey(const VipKey& k) {
+  uint64_t a, b;
+  std::memcpy(&a, k.addr.bytes, 8);
+  std::memcpy(&b, k.addr.bytes + 8, 8);
+  const uint64_t c = static_cast<uint64_t>(k.port) | static_cast<uint64_t>(k.proto) << 16 |
+                     static_cast<uint64_t>(k.family) << 24;
+  uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ b * 0xc2b2ae3d27d4eb4fULL ^ c * 0x165667b19e3779f9ULL;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 32);
 }
 
 }  // namespace
