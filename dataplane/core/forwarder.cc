@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace lb {
 namespace {
@@ -108,6 +109,11 @@ Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, ui
   if (p.status != ParseStatus::kOk) {
     ++counters_->parse_drops[static_cast<size_t>(p.status)];
     return DropWith(Drop::kMalformed);
+  }
+  // The uplink may be promiscuous (OSPF needs multicast, and some PMDs offer nothing finer): a
+  // unicast frame for another host, flooded by the switch, must not be forwarded a second time.
+  if (!(f->data[0] & 1) && std::memcmp(f->data, s.node.port_mac.bytes, 6) != 0) {
+    return DropWith(Drop::kNotOurMac);
   }
   if (p.l3 == L3Kind::kIpv4 || p.l3 == L3Kind::kIpv6) {
     // p.flow.dst is the VIP both for packets to it and for ICMP errors about its flows.

@@ -43,7 +43,8 @@ namespace lb {
   X(kMultiSegment, "multi-segment packet (not supported by the rewrites)")                \
   X(kTxFull, "transmit queue full")                                                       \
   X(kHandoffFull, "ring to the worker owning a full-NAT flow was full")                   \
-  X(kNatNoSession, "to a full-NAT source address and port, but no session owns it")
+  X(kNatNoSession, "to a full-NAT source address and port, but no session owns it")       \
+  X(kNotOurMac, "unicast frame for another MAC (flooded by the switch): not ours to forward")
 
 enum class Drop : uint8_t {
 #define LB_DROP_ENUM(name, desc) name,

@@ -36,8 +36,11 @@ std::string MacText(const Bytes& m) {
   return b;
 }
 
+const Bytes kNodeMac = {0x02, 0, 0, 0, 0, 0x01};  // PacketBuilder's default destination MAC
+
 v1::NodeParams Node() {
   v1::NodeParams n;
+  n.set_port_mac("02:00:00:00:00:01");
   n.set_tunnel_source_ipv4(kTunSrc4);
   n.set_tunnel_source_ipv6(kTunSrc6);
   n.add_nat_addresses(kNatAddr4);
@@ -70,7 +73,7 @@ v1::Vip* AddVip(v1::ServiceConfig* c, const std::string& addr, uint32_t port,
 
 Bytes Syn4(uint16_t sport, const std::string& client = kClient4, uint8_t flags = 0x02) {
   return PacketBuilder()
-      .Ether(0, {0x02, 0, 0, 0, 0, 0xaa}, kGatewayMac)
+      .Ether(0, kNodeMac, kGatewayMac)
       .Ipv4(client, kVip4, IPPROTO_TCP, 60)
       .Tcp(sport, 80, flags)
       .Payload(12)
@@ -126,8 +129,7 @@ TEST_F(Pipeline, TunIpv4EncapsulatesToOneBackendPerFlow) {
   const int b = BackendOf(f);
   ASSERT_GE(b, 1);
   ASSERT_LE(b, 3);
-  const MacAddr mac = h_->uplink_mac();
-  EXPECT_EQ(Bytes(f.begin() + 6, f.begin() + 12), Bytes(mac.bytes, mac.bytes + 6));
+  EXPECT_EQ(Bytes(f.begin() + 6, f.begin() + 12), kNodeMac);
   EXPECT_EQ(f[12], 0x08);
   EXPECT_EQ(f[13], 0x00);
   EXPECT_EQ(f[14], 0x45);
@@ -159,8 +161,7 @@ TEST_F(Pipeline, DrRewritesOnlyMacs) {
   auto out = h_->ReceiveUplink(1);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(Bytes(out[0].begin(), out[0].begin() + 6), BackendMac(4));
-  const MacAddr mac = h_->uplink_mac();
-  EXPECT_EQ(Bytes(out[0].begin() + 6, out[0].begin() + 12), Bytes(mac.bytes, mac.bytes + 6));
+  EXPECT_EQ(Bytes(out[0].begin() + 6, out[0].begin() + 12), kNodeMac);
   EXPECT_EQ(Bytes(out[0].begin() + 12, out[0].end()), Bytes(in.begin() + 12, in.end()));
 }
 
@@ -211,7 +212,7 @@ TEST_F(Pipeline, FullNatRoundTrip) {
 
   // The backend answers the NAT address; the node turns it back into VIP -> client.
   const Bytes reply = PacketBuilder()
-                          .Ether(0, {0x02, 0, 0, 0, 0, 0xaa}, BackendMac(6))
+                          .Ether(0, kNodeMac, BackendMac(6))
                           .Ipv4(Backend4(6), kNatAddr4, IPPROTO_TCP, 64)
                           .Tcp(8080, nat_port, 0x12)
                           .Payload(3)
@@ -274,7 +275,7 @@ TEST_F(Pipeline, EchoRequestToVipIsAnswered) {
   AddVip(&c, kVip4, 80, v1::FORWARDING_MODE_TUN, {Backend4(1)});
   ASSERT_TRUE(h_->Apply(c, Node()).ok());
   h_->Send(PacketBuilder()
-               .Ether({}, {0x02, 0, 0, 0, 0, 0xaa}, kGatewayMac)
+               .Ether({}, kNodeMac, kGatewayMac)
                .Ipv4(kClient4, kVip4, IPPROTO_ICMP)
                .Icmp(8, 0, 0x12340001)
                .Payload(32)

@@ -60,6 +60,7 @@ struct World {
     s->node.nat_addrs4 = {A4("198.51.100.1")};
     s->node.has_gateway_mac4 = true;
     s->node.gateway_mac4 = MacAddr{{2, 0, 0, 0, 0, 0xfe}};
+    s->node.port_mac = MacAddr{{2, 0, 0, 0, 0, 1}};  // PacketBuilder's default destination
     conns = ConnTable::Create(capacity);
     counters = std::make_unique<WorkerCounters>(16, 16);
     fwd =
@@ -83,6 +84,32 @@ Bytes Udp4(const char* src, const char* dst, uint16_t sp, uint16_t dp) {
 }
 Bytes Tcp4(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint8_t flags) {
   return PacketBuilder().Ether().Ipv4(src, dst, IPPROTO_TCP).Tcp(sp, dp, flags).Finish();
+}
+
+// A switch floods unknown unicast: a frame for another host's MAC must not be forwarded (another
+// node may own it), while broadcast and multicast still reach the kernel (ARP, OSPF).
+TEST(Forwarder, UnicastForAnotherMacIsDroppedBroadcastGoesToTheKernel) {
+  World w(ForwardingMode::kTun, IPPROTO_TCP, 1 << 12);
+  w.s->node.has_tunnel_src4 = true;
+  Bytes other = PacketBuilder()
+                    .Ether(0, {0x02, 0, 0, 0, 0, 0x77})
+                    .Ipv4("203.0.113.5", "192.0.2.10", IPPROTO_TCP)
+                    .Tcp(40000, 80, kTcpSyn)
+                    .Finish();
+  EXPECT_EQ(w.Run(other, 0), Action::kDrop);
+  EXPECT_EQ(w.counters->drops[static_cast<size_t>(Drop::kNotOurMac)], 1u);
+  Bytes ours = Tcp4("203.0.113.5", "192.0.2.10", 40000, 80, kTcpSyn);
+  EXPECT_EQ(w.Run(ours, 1), Action::kUplink);
+  Bytes arp = PacketBuilder().Ether(0x0806, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}).Finish();
+  arp.insert(arp.end(), {0, 1, 8, 0, 6, 4, 0, 1});
+  arp.resize(arp.size() + 20, 0);
+  EXPECT_EQ(w.Run(arp, 2), Action::kKernel);
+  Bytes ospf = PacketBuilder()
+                   .Ether(0, {0x01, 0x00, 0x5e, 0, 0, 5})
+                   .Ipv4("192.0.2.1", "224.0.0.5", 89, 1)
+                   .Payload(40)
+                   .Finish();
+  EXPECT_EQ(w.Run(ospf, 3), Action::kKernel);
 }
 
 // 1. The reverse-entry insert in AllocateNatPort can evict the forward entry that Send still
