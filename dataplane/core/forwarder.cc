@@ -105,7 +105,19 @@ uint32_t Forwarder::NatPortOwner(const NodeParams& node, uint16_t port, uint32_t
   return w < num_workers ? w : num_workers - 1;
 }
 
-Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms) {
+uint64_t Forwarder::Prefetch(const ParsedPacket& p) const {
+  if (p.status != ParseStatus::kOk || p.fragment != Fragment::kNone || p.icmp_error ||
+      (p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP) ||
+      (p.l3 != L3Kind::kIpv4 && p.l3 != L3Kind::kIpv6)) {
+    return kNoHash;
+  }
+  const uint64_t h = FlowHash(p.flow);
+  conns_->Prefetch(h);
+  return h;
+}
+
+Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+                          uint64_t flow_hash) {
   if (p.status != ParseStatus::kOk) {
     ++counters_->parse_drops[static_cast<size_t>(p.status)];
     return DropWith(Drop::kMalformed);
@@ -117,7 +129,9 @@ Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, ui
   }
   if (p.l3 == L3Kind::kIpv4 || p.l3 == L3Kind::kIpv6) {
     // p.flow.dst is the VIP both for packets to it and for ICMP errors about its flows.
-    if (s.vip_table.HasAddress(p.flow.dst, p.flow.family)) return ToVip(f, p, s, now_ms);
+    if (s.vip_table.HasAddress(p.flow.dst, p.flow.family)) {
+      return ToVip(f, p, s, now_ms, flow_hash);
+    }
     if (!s.node.nat_addrs4.empty() || !s.node.nat_addrs6.empty()) {
       bool matched = false;
       const Action a = NatReply(f, p, s, now_ms, &matched);
@@ -128,7 +142,8 @@ Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, ui
   return Action::kKernel;
 }
 
-Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms) {
+Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+                        uint64_t flow_hash) {
   if (IsIcmp(p) && !p.icmp_error) {
     if (IsEchoRequest(p) && MakeEchoReply(f, p)) {
       ++counters_->echo_replies;
@@ -151,7 +166,8 @@ Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint
     key.src_port = 0;
     key.dst_port = 0;
   }
-  const uint64_t hash = FlowHash(key);
+  // Prefetch() hashed exactly this key for unfragmented TCP/UDP (the only packets it hashes).
+  const uint64_t hash = flow_hash != kNoHash && !fragment ? flow_hash : FlowHash(key);
   ConnValue* entry = nullptr;
   uint32_t expires = 0;
   // Fragments are never inserted (their key has no ports); ICMP errors only read the table: an

@@ -105,7 +105,14 @@ class Forwarder {
 
   // Decides what to do with one frame and rewrites it accordingly. `p` is the frame's parse.
   // `now_ms` is a millisecond clock (wraps).
-  Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms);
+  Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+                 uint64_t flow_hash = kNoHash);
+
+  // First stage of a burst: for a packet that may need the connection table, computes its flow
+  // hash and starts loading the table bucket, so that the misses of a whole burst overlap instead
+  // of stalling each packet in turn. Returns the hash to pass to Process (kNoHash if none).
+  uint64_t Prefetch(const ParsedPacket& p) const;
+  static constexpr uint64_t kNoHash = 0;
 
   uint32_t handoff_worker() const { return handoff_worker_; }
 
@@ -113,7 +120,8 @@ class Forwarder {
   static uint32_t NatPortOwner(const NodeParams& node, uint16_t port, uint32_t num_workers);
 
  private:
-  Action ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms);
+  Action ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+               uint64_t flow_hash);
   Action NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                   bool* matched);
   // Picks the backend of a flow: table hit, else Maglev (+ insert when `insert`).
