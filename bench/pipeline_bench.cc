@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -189,6 +190,9 @@ int main(int argc, char** argv) {
               ConnTable::MemoryBytes(1u << 22) / (1u << 22),
               ConnTable::MemoryBytes(1u << 22) >> 20);
   rte_free(mem);
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
   rte_eal_cleanup();
+  std::error_code ec;
+  std::filesystem::remove_all(runtime_dir, ec);
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -283,7 +284,10 @@ int Run(const std::string& config_path, bool check_only) {
   (*dp)->StopAndClose();
   Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
   dp->reset();
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
   rte_eal_cleanup();
+  std::error_code ec;
+  std::filesystem::remove_all(runtime_dir, ec);  // /var/run/dpdk/<file prefix>
   return 0;
 }
 

@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config git
   # data plane
-  dpdk libdpdk-dev libpcap-dev libnl-3-dev libnl-route-3-dev libmnl-dev libnuma-dev
+  dpdk dpdk-dev libdpdk-dev libpcap-dev libnl-3-dev libnl-route-3-dev libmnl-dev libnuma-dev
   # control plane
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libcli11-dev libcpp-httplib-dev

@@ -15,6 +15,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "/var/run/dpdk/$tag"  # lbnode removes it on a clean exit; not when killed
   for n in "$ns_c" "$ns_n" "$ns_b" "$ns_s"; do ip netns del "$n" 2>/dev/null || true; done
   rm -rf "$work"
 }

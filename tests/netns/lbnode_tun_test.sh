@@ -32,6 +32,7 @@ kinds=(4in4 gue4 6in6 gue6 4in6 6in4)
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "/var/run/dpdk/$tag"  # lbnode removes it on a clean exit; not when killed
   for n in "$ns_c" "$ns_n" "$ns_b1" "$ns_b2" "$ns_s"; do ip netns del "$n" 2>/dev/null || true; done
   rm -rf "$work"
 }
