@@ -297,7 +297,7 @@ int Run(const std::string& config_path, bool check_only) {
 int main(int argc, char** argv) {
   CLI::App app{
       "lbnode: anycast L4 load-balancer node (DPDK dataplane, Maglev, DR/TUN/GUE/full NAT).\n"
-      "Reads a text-format lb.v1.NodeConfig; see deploy/ for examples."};
+      "Reads a text-format lb.v1.NodeConfig; deploy/lbnode.example.textproto documents one."};
   std::string config;
   bool check = false;
   app.add_option("-c,--config", config, "configuration file (text format of lb.v1.NodeConfig)")
