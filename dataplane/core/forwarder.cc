@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/core/snake_names.h"
+
 namespace lb {
 namespace {
 
@@ -20,27 +22,6 @@ constexpr const char* kDropNames[] = {
 #undef LB_DROP_NAME
 };
 static_assert(sizeof(kDropNames) / sizeof(kDropNames[0]) == static_cast<size_t>(Drop::kCount));
-
-// "kNoBackend" -> "no_backend", computed once.
-struct SnakeDropNames {
-  char names[static_cast<size_t>(Drop::kCount)][40];
-  SnakeDropNames() {
-    for (size_t i = 0; i < static_cast<size_t>(Drop::kCount); ++i) {
-      const char* src = kDropNames[i] + 1;
-      size_t o = 0;
-      for (size_t j = 0; src[j] != '\0' && o + 2 < sizeof(names[i]); ++j) {
-        const char c = src[j];
-        if (c >= 'A' && c <= 'Z') {
-          if (j > 0) names[i][o++] = '_';
-          names[i][o++] = static_cast<char>(c - 'A' + 'a');
-        } else {
-          names[i][o++] = c;
-        }
-      }
-      names[i][o] = '\0';
-    }
-  }
-};
 
 bool IsEchoRequest(const ParsedPacket& p) {
   return (p.l4_proto == IPPROTO_ICMP && p.flow.family == IpFamily::kIpv4 && p.icmp_type == 8) ||
@@ -70,7 +51,7 @@ void Count(std::vector<PacketBytes>& v, uint32_t handle, uint32_t len) {
 }  // namespace
 
 const char* DropName(Drop d) {
-  static const SnakeDropNames* const kSnake = new SnakeDropNames();
+  static const auto* const kSnake = new SnakeNames<static_cast<size_t>(Drop::kCount)>(kDropNames);
   const size_t i = static_cast<size_t>(d);
   return i < static_cast<size_t>(Drop::kCount) ? kSnake->names[i] : "unknown";
 }

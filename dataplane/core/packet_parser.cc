@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include "dataplane/core/snake_names.h"
+
 namespace lb {
 namespace {
 
@@ -238,31 +240,11 @@ constexpr const char* kDescriptions[] = {
 };
 static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(ParseStatus::kCount));
 
-// "kTruncatedIpv4" -> "truncated_ipv4", computed once.
-struct SnakeNames {
-  char names[static_cast<size_t>(ParseStatus::kCount)][48];
-  SnakeNames() {
-    for (size_t i = 0; i < static_cast<size_t>(ParseStatus::kCount); ++i) {
-      const char* src = kNames[i] + 1;  // skip the leading 'k'
-      size_t o = 0;
-      for (size_t j = 0; src[j] != '\0' && o + 2 < sizeof(names[i]); ++j) {
-        const char c = src[j];
-        if (c >= 'A' && c <= 'Z') {
-          if (j > 0) names[i][o++] = '_';
-          names[i][o++] = static_cast<char>(c - 'A' + 'a');
-        } else {
-          names[i][o++] = c;
-        }
-      }
-      names[i][o] = '\0';
-    }
-  }
-};
-
 }  // namespace
 
 const char* ParseStatusName(ParseStatus s) {
-  static const SnakeNames* const kSnake = new SnakeNames();
+  static const auto* const kSnake =
+      new SnakeNames<static_cast<size_t>(ParseStatus::kCount)>(kNames);
   const size_t i = static_cast<size_t>(s);
   return i < static_cast<size_t>(ParseStatus::kCount) ? kSnake->names[i] : "unknown";
 }
