@@ -90,6 +90,13 @@ std::string FormatCounters(const DataplaneCounters& c, const Snapshot& s) {
       " icmp_errors=", t.icmp_errors, " nat_replies=", t.nat_replies, " handoffs=", t.handoffs,
       " conn_hits=", t.conn_hits, " conn_misses=", t.conn_misses,
       " conn_repicked=", t.conn_repicked, " conn_evicted_live=", c.conn_stats.evicted_live);
+  absl::StrAppend(&out, " conn_swept=", c.conn_stats.swept,
+                  " nat_reverse_restored=", t.nat_reverse_restored,
+                  " nat_reallocated=", t.nat_reallocated, " uplink_imissed=", c.uplink_imissed,
+                  " uplink_rx_nombuf=", c.uplink_rx_nombuf, " uplink_oerrors=", c.uplink_oerrors);
+  for (size_t w = 0; w < c.worker_rx.size(); ++w) {
+    absl::StrAppend(&out, " worker", w, "_rx=", c.worker_rx[w]);
+  }
   for (size_t d = 0; d < static_cast<size_t>(Drop::kCount); ++d) {
     if (t.drops[d])
       absl::StrAppend(&out, " drop_", DropName(static_cast<Drop>(d)), "=", t.drops[d]);

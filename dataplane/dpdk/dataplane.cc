@@ -421,6 +421,18 @@ DataplaneCounters Dataplane::Collect() const {
     out.conn_stats.swept += s.swept;
     out.conn_capacity += w->conns->capacity();
     out.worker_loops.push_back(w->loops.load(std::memory_order_relaxed));
+    out.worker_rx.push_back(c.rx_packets);
+  }
+  // Live from the port while it runs; after Stop(), the figures read just before stopping it.
+  struct rte_eth_stats stats;
+  if (!stopped_ && rte_eth_stats_get(uplink_, &stats) == 0) {
+    out.uplink_imissed = stats.imissed;
+    out.uplink_rx_nombuf = stats.rx_nombuf;
+    out.uplink_oerrors = stats.oerrors;
+  } else {
+    out.uplink_imissed = stopped_imissed_;
+    out.uplink_rx_nombuf = stopped_rx_nombuf_;
+    out.uplink_oerrors = stopped_oerrors_;
   }
   return out;
 }
@@ -430,6 +442,12 @@ void Dataplane::Stop() {
   stopped_ = true;
   running_.store(false);
   for (auto& w : workers_) rte_eal_wait_lcore(w->lcore);
+  struct rte_eth_stats stats;
+  if (rte_eth_stats_get(uplink_, &stats) == 0) {
+    stopped_imissed_ = stats.imissed;
+    stopped_rx_nombuf_ = stats.rx_nombuf;
+    stopped_oerrors_ = stats.oerrors;
+  }
   rte_eth_dev_stop(uplink_);
   if (has_exception_) rte_eth_dev_stop(exception_);
 }

@@ -53,6 +53,12 @@ struct DataplaneCounters {
   uint64_t conn_capacity = 0;
   ConnTableStats conn_stats;
   std::vector<uint64_t> worker_loops;  // per worker, grows while the worker makes progress
+  std::vector<uint64_t> worker_rx;     // per worker: packets taken from the uplink
+  // The uplink port's own drops (rte_eth_stats): packets the NIC could not deliver because the
+  // workers were behind (imissed) or the mbuf pool was empty (rx_nombuf), and TX errors.
+  uint64_t uplink_imissed = 0;
+  uint64_t uplink_rx_nombuf = 0;
+  uint64_t uplink_oerrors = 0;
 };
 
 class Dataplane {
@@ -100,6 +106,10 @@ class Dataplane {
   std::vector<std::shared_ptr<const Snapshot>> leaked_;  // old snapshots a stuck worker may read
   std::atomic<bool> running_{false};
   bool stopped_ = true;
+  // The uplink's drop figures, read by Stop() so they outlive the port.
+  uint64_t stopped_imissed_ = 0;
+  uint64_t stopped_rx_nombuf_ = 0;
+  uint64_t stopped_oerrors_ = 0;
 };
 
 }  // namespace lb
