@@ -6,6 +6,7 @@
 # forwarding of real TCP: HTTP requests to the VIP are answered by the backend.
 # Usage: lbnode_dr_test.sh <path to lbnode>
 set -euo pipefail
+source "$(dirname "$0")/lab_lib.sh"
 LBNODE=$(realpath "$1")
 tag="lbdr$$"
 ns_s="${tag}s" ns_c="${tag}c" ns_n="${tag}n" ns_b="${tag}b"
@@ -20,12 +21,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-forget() {
-  local keep=() p
-  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
 
 fail() { echo "FAIL: $*"; echo "--- lbnode log"; cat "$work/lbnode.log" || true; exit 1; }
 
@@ -62,21 +57,9 @@ pids+=($!)
 
 # Node: the kernel must keep off the uplink veth; lbnode owns it.
 ip netns exec "$ns_n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-ip netns exec "$ns_n" sysctl -qw net.ipv4.conf.n0.arp_ignore=8
-ip -n "$ns_n" link set n0 up
-ip -n "$ns_n" link set lo up
-ip netns exec "$ns_n" nft add table netdev lbdr
-ip netns exec "$ns_n" nft add chain netdev lbdr ingress \
-  '{ type filter hook ingress device n0 priority 0; policy drop; }'
+lab_take_uplink "$ns_n" n0
 cat > "$work/node.textproto" <<CONF
-dataplane {
-  eal_args: ["-l", "0,1", "--no-huge", "-m", "256", "--no-pci", "--file-prefix", "$tag",
-             "--vdev", "net_af_packet0,iface=n0", "--vdev", "net_tap0,iface=lb0",
-             "--log-level", "lib.eal:error", "--no-telemetry"]
-  uplink: "net_af_packet0"
-  exception: "net_tap0"
-  conn_table_size: 65536
-}
+$(lab_dataplane_config "$tag" n0)
 interface { name: "lb0" addresses: "10.77.0.10/24" mtu: 1500 }
 node { tunnel_source_ipv4: "10.77.0.10" }
 services {

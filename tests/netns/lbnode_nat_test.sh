@@ -10,6 +10,7 @@
 # client; lbnode's final counters show packets to the backend, NAT replies, no drops.
 # Usage: lbnode_nat_test.sh <path to lbnode>
 set -euo pipefail
+source "$(dirname "$0")/lab_lib.sh"
 LBNODE=$(realpath "$1")
 PY=/usr/bin/python3  # Debian's interpreter (the one on PATH may be another)
 tag="lbnat$$"
@@ -34,13 +35,6 @@ fail() {
   echo "--- lbnode log"; cat "$work/lbnode.log" 2>/dev/null || true
   echo "--- backend HTTP log"; cat "$work/http.log" 2>/dev/null || true
   exit 1
-}
-
-# Drops PID $1 from the list cleanup kills (it has been stopped and waited for).
-forget() {
-  local keep=() p
-  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  pids=("${keep[@]}")
 }
 
 # Waits up to $1 tenths of a second for command "${@:2}" to succeed.
@@ -89,12 +83,7 @@ wait_for 100 listening || fail "HTTP server not listening"
 # address of lb0, so that the node's kernel answers the backend's ARP for it with the uplink's
 # MAC (lbnode takes the replies before the kernel sees them).
 ip netns exec "$ns_n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-ip netns exec "$ns_n" sysctl -qw net.ipv4.conf.n0.arp_ignore=8
-ip -n "$ns_n" link set n0 up
-ip -n "$ns_n" link set lo up
-ip netns exec "$ns_n" nft add table netdev lbnat
-ip netns exec "$ns_n" nft add chain netdev lbnat ingress \
-  '{ type filter hook ingress device n0 priority 0; policy drop; }'
+lab_take_uplink "$ns_n" n0
 # The NAT port range: lbnode takes every TCP/UDP packet to the NAT address whose destination
 # port is in the range (a reply to one of its sessions), before the kernel sees it. The kernel
 # may use the NAT address (an address of lb0) as the source of its own connections, with a port
@@ -102,14 +91,7 @@ ip netns exec "$ns_n" nft add chain netdev lbnat ingress \
 # replies to those connections would be taken by lbnode and dropped as NAT replies without a
 # session. So the NAT range lies outside the kernel's: 61000-61999.
 cat > "$work/node.textproto" <<CONF
-dataplane {
-  eal_args: ["-l", "0,1", "--no-huge", "-m", "256", "--no-pci", "--file-prefix", "$tag",
-             "--vdev", "net_af_packet0,iface=n0", "--vdev", "net_tap0,iface=lb0",
-             "--log-level", "lib.eal:error", "--no-telemetry"]
-  uplink: "net_af_packet0"
-  exception: "net_tap0"
-  conn_table_size: 65536
-}
+$(lab_dataplane_config "$tag" n0)
 interface { name: "lb0" addresses: ["$node/24", "$nat/24"] mtu: 1500 }
 node {
   nat_addresses: "$nat"

@@ -18,6 +18,7 @@
 # packets to the backends, every VIP and every per-VIP backend counter non-zero, no drops.
 # Usage: lbnode_tun_test.sh <path to lbnode> <path to lb_decap.py>
 set -euo pipefail
+source "$(dirname "$0")/lab_lib.sh"
 LBNODE=$(realpath "$1")
 DECAP=$(realpath "$2")
 PY=/usr/bin/python3  # Debian's interpreter (the one on PATH may be another)
@@ -48,13 +49,6 @@ fail() {
     echo "--- $b decapsulator log"; cat "$work/decap-$b.log" 2>/dev/null || true
   done
   exit 1
-}
-
-# Drops PID $1 from the list cleanup kills (it has been stopped and waited for).
-forget() {
-  local keep=() p
-  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  pids=("${keep[@]}")
 }
 
 # Waits up to $1 tenths of a second for command "${@:2}" to succeed.
@@ -119,21 +113,9 @@ done
 # n0's MAC, hence the same link-local address, and lbnode's AF_PACKET socket also captures what
 # the kernel sends on n0 and passes it to lb0, so n0's duplicate address detection would make
 # lb0's fail (and without a link-local address the kernel sends no neighbour solicitation).
-ip netns exec "$ns_n" sysctl -qw net.ipv4.conf.n0.arp_ignore=8 net.ipv6.conf.n0.disable_ipv6=1
-ip -n "$ns_n" link set n0 up
-ip -n "$ns_n" link set lo up
-ip netns exec "$ns_n" nft add table netdev lbtun
-ip netns exec "$ns_n" nft add chain netdev lbtun ingress \
-  '{ type filter hook ingress device n0 priority 0; policy drop; }'
+lab_take_uplink "$ns_n" n0
 cat > "$work/node.textproto" <<CONF
-dataplane {
-  eal_args: ["-l", "0,1", "--no-huge", "-m", "256", "--no-pci", "--file-prefix", "$tag",
-             "--vdev", "net_af_packet0,iface=n0", "--vdev", "net_tap0,iface=lb0",
-             "--log-level", "lib.eal:error", "--no-telemetry"]
-  uplink: "net_af_packet0"
-  exception: "net_tap0"
-  conn_table_size: 65536
-}
+$(lab_dataplane_config "$tag" n0)
 interface { name: "lb0" addresses: ["10.77.0.10/24", "fd77::10/64"] mtu: 1500 }
 node { tunnel_source_ipv4: "10.77.0.10" tunnel_source_ipv6: "fd77::10" gue_port: 6080 }
 services {
