@@ -1,11 +1,10 @@
 // lbnode: the load-balancer node daemon. Reads its config file (text format of
-// lb.v1.NodeConfig), starts the DPDK dataplane with the configured services, sets up the
+// lb.v1.NodeConfig), restores the desired state saved in its state directory (or takes the
+// config file's services on first start), starts the DPDK dataplane with it, sets up the
 // exception-path interface (TAP) with the uplink's MAC, MTU and the node's addresses, mirrors the
-// kernel's neighbour and route tables for it, and republishes the forwarding snapshot whenever a
-// next hop resolves or changes. SIGTERM/SIGINT stop it; SIGUSR1 logs the counters.
-//
-// Not yet here (see the issues): the gRPC API, persistence of changes, health checks, metrics
-// endpoint, and the BIRD routing agent.
+// kernel's neighbour and route tables for it, serves the gRPC API (lb.v1.LoadBalancer) and the
+// Prometheus metrics, runs the backend health checks and drives BIRD's announcements.
+// SIGTERM/SIGINT: withdraw the routes, then stop forwarding. SIGUSR1 logs the counters.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,9 +24,13 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "control/api_service.h"
 #include "control/interface_setup.h"
 #include "control/log.h"
+#include "control/metrics.h"
+#include "control/node_controller.h"
 #include "control/snapshot_builder.h"
+#include "control/state_store.h"
 #include "dataplane/dpdk/dataplane.h"
 #include "dataplane/netlink_mirror.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -205,8 +208,29 @@ int Run(const std::string& config_path, bool check_only) {
     return n;
   };
 
+  std::mutex builder_mu;  // the builder runs under the controller's lock; the main loop reads it
   SnapshotBuilder builder;
-  auto snap = builder.Build(config->services(), node_params(), lookup);
+  NodeController::Hooks hooks;
+  hooks.build = [&](const v1::ServiceConfig& effective) {
+    std::lock_guard<std::mutex> lock(builder_mu);
+    return builder.Build(effective, node_params(), lookup);
+  };
+  StateStore store(config->state_dir().empty() ? "/var/lib/lbnode" : config->state_dir());
+  if (absl::Status st = store.Init(); !st.ok()) {
+    Log(LogLevel::kError, std::string(st.message()));
+    return 1;
+  }
+  NodeController::Options copts;
+  copts.node_name = config->node_name();
+  if (copts.node_name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    copts.node_name = host;
+  }
+  copts.build_version = "lbnode " LBNODE_VERSION;
+  if (config->watchdog_ms()) copts.watchdog_ms = config->watchdog_ms();
+  NodeController controller(copts, &store, hooks);
+  auto snap = controller.Restore(config->services());
   if (!snap.ok()) {
     Log(LogLevel::kError, std::string(snap.status().message()));
     return 2;
@@ -223,11 +247,13 @@ int Run(const std::string& config_path, bool check_only) {
     Log(LogLevel::kError, std::string(dp.status().message()));
     return 1;
   }
+  controller.Attach(dp->get());
+  const v1::ServiceConfig running = controller.GetConfig();
   Log(LogLevel::kInfo,
       absl::StrCat("dataplane up: uplink ", opts.uplink, " (", MacToString(*uplink_mac),
                    "), exception ", opts.exception.empty() ? "none" : opts.exception, ", ",
-                   opts.workers, " worker(s), ", config->services().vips_size(),
-                   " VIP(s), config version ", config->services().version()));
+                   opts.workers, " worker(s), ", running.vips_size(), " VIP(s), config version ",
+                   running.version()));
 
   if (!opts.exception.empty()) {
     InterfaceSpec spec;
@@ -245,9 +271,30 @@ int Run(const std::string& config_path, bool check_only) {
       Log(LogLevel::kError, absl::StrCat("netlink mirror: ", m.status().message()));
       return 1;
     }
-    mirror = *std::move(m);
+    {
+      std::lock_guard<std::mutex> lock(builder_mu);
+      mirror = *std::move(m);
+    }
     Log(LogLevel::kInfo, absl::StrCat("exception interface ", spec.name, " up: mtu ", spec.mtu,
                                       ", addresses ", absl::StrJoin(spec.addresses, " ")));
+  }
+
+  ApiService api(&controller);
+  auto server = StartApiServer(config->api(), &api);
+  if (!server.ok()) {
+    Log(LogLevel::kError, std::string(server.status().message()));
+    return 1;
+  }
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config->metrics().listen().empty()) {
+    auto m = MetricsServer::Start(config->metrics().listen(), &controller);
+    if (!m.ok()) {
+      Log(LogLevel::kError, std::string(m.status().message()));
+      return 1;
+    }
+    metrics = *std::move(m);
+    Log(LogLevel::kInfo,
+        absl::StrCat("metrics on http://", config->metrics().listen(), "/metrics"));
   }
 
   uint64_t mirror_generation = ~0ull;
@@ -268,26 +315,33 @@ int Run(const std::string& config_path, bool check_only) {
       last_stats = std::chrono::steady_clock::now();
       Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
     }
+    controller.Tick();
     if (mirror == nullptr) continue;
     // Next hops resolve or change in the kernel: rebuild and republish.
     if (mirror->generation() != mirror_generation) {
       mirror_generation = mirror->generation();
-      auto next = builder.Build(config->services(), node_params(), lookup);
-      if (next.ok()) {
-        if (!(*dp)->Publish(*std::move(next))) {
-          Log(LogLevel::kError, "a worker did not pass a quiescent point within 1 s: stuck?");
-        }
-      } else {
-        Log(LogLevel::kError, absl::StrCat("rebuild: ", next.status().message()));
-      }
+      controller.Rebuild();
     }
     // Ask the kernel to resolve what is still missing (rate-limited by the mirror).
-    for (const auto& [addr, family] : builder.unresolved()) {
+    std::vector<std::pair<IpAddr, IpFamily>> unresolved;
+    {
+      std::lock_guard<std::mutex> lock(builder_mu);
+      unresolved = builder.unresolved();
+    }
+    for (const auto& [addr, family] : unresolved) {
       if (std::optional<IpAddr> nh = next_hop(addr, family)) mirror->Resolve(*nh, family);
     }
   }
-  Log(LogLevel::kInfo, "stopping");
-  mirror.reset();
+  Log(LogLevel::kInfo, "stopping: withdrawing routes first");
+  controller.WithdrawAllForShutdown();
+  api.Shutdown();
+  (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  metrics.reset();
+  Log(LogLevel::kInfo, "stopping the dataplane");
+  {
+    std::lock_guard<std::mutex> lock(builder_mu);
+    mirror.reset();
+  }
   (*dp)->StopAndClose();
   Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
   dp->reset();

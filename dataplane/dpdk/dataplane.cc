@@ -380,6 +380,19 @@ bool Dataplane::Publish(std::shared_ptr<const Snapshot> snapshot) {
   return true;
 }
 
+std::vector<uint64_t> Dataplane::CountConnectionsByVip() const {
+  std::vector<uint64_t> out(options_.max_vips + 1, 0);
+  const uint32_t now = static_cast<uint32_t>(rte_get_tsc_cycles() / (rte_get_tsc_hz() / 1000));
+  for (const auto& w : workers_) {
+    w->conns->ForEachLive(now, [&out](const FlowKey&, const ConnValue& v, uint32_t) {
+      if (v.flags & kConnReverse) return;
+      const uint32_t index = HandleIndex(v.vip);
+      if (index < out.size()) ++out[index];
+    });
+  }
+  return out;
+}
+
 DataplaneCounters Dataplane::Collect() const {
   DataplaneCounters out;
   out.total.vips.assign(options_.max_vips, {});

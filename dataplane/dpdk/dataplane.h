@@ -78,6 +78,12 @@ class Dataplane {
   // Sums the workers' counters (VIP/backend arrays included).
   DataplaneCounters Collect() const;
 
+  // Live connections per VIP handle index (forward entries; full-NAT reverse entries are not
+  // counted twice), over every worker's table. The scan runs while the workers write: each
+  // entry read is a plain load of memory that stays mapped, so a racing update can only make
+  // the count off by the flows changing at that instant. Costs a pass over every table.
+  std::vector<uint64_t> CountConnectionsByVip() const;
+
   MacAddr uplink_mac() const { return uplink_mac_; }
   uint16_t uplink_port() const { return uplink_; }
   uint32_t workers() const { return static_cast<uint32_t>(workers_.size()); }
