@@ -154,6 +154,13 @@ int Run(const std::string& config_path, bool check_only) {
       return 2;
     }
   }
+  if (!config->api().tcp_listen().empty() &&
+      (config->api().tls_cert().empty() || config->api().tls_key().empty())) {
+    Log(LogLevel::kError, absl::StrCat(config_path,
+                                       ": api.tcp_listen needs api.tls_cert and api.tls_key: the "
+                                       "API is never served over plaintext TCP"));
+    return 2;
+  }
   if (check_only) {
     Log(LogLevel::kInfo, absl::StrCat(config_path, ": configuration is valid"));
     return 0;
@@ -336,6 +343,7 @@ int Run(const std::string& config_path, bool check_only) {
   controller.WithdrawAllForShutdown();
   api.Shutdown();
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  Log(LogLevel::kDebug, "API server stopped");
   metrics.reset();
   Log(LogLevel::kInfo, "stopping the dataplane");
   {

@@ -161,6 +161,38 @@ absl::StatusOr<NodeParams> NodeParamsFromProto(
   return n;
 }
 
+absl::Status ValidateHealthCheck(const v1::HealthCheck& hc, const std::string& f) {
+  if (!v1::HealthCheck::Type_IsValid(hc.type())) {
+    return FieldError(f + ".type", absl::StrCat("unknown type ", hc.type()));
+  }
+  if (hc.port() > 65535) return FieldError(f + ".port", absl::StrCat(hc.port(), " > 65535"));
+  if (!hc.path().empty() && hc.path().front() != '/') {
+    return FieldError(f + ".path", "must start with /");
+  }
+  for (char c : hc.path() + hc.host()) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+      return FieldError(f + (hc.path().find(c) != std::string::npos ? ".path" : ".host"),
+                        "spaces and control characters are not allowed");
+    }
+  }
+  if (hc.expected_status() != 0 && (hc.expected_status() < 100 || hc.expected_status() > 599)) {
+    return FieldError(f + ".expected_status",
+                      absl::StrCat(hc.expected_status(), " is not an HTTP status"));
+  }
+  const uint32_t interval = hc.interval_ms() ? hc.interval_ms() : 2000;
+  const uint32_t timeout = hc.timeout_ms() ? hc.timeout_ms() : 1000;
+  if (interval < 100 || interval > 3600000) {
+    return FieldError(f + ".interval_ms", absl::StrCat(interval, " is outside [100, 3600000]"));
+  }
+  if (timeout >= interval) {
+    return FieldError(f + ".timeout_ms",
+                      absl::StrCat(timeout, " must be below interval_ms (", interval, ")"));
+  }
+  if (hc.rise() > 100) return FieldError(f + ".rise", absl::StrCat(hc.rise(), " > 100"));
+  if (hc.fall() > 100) return FieldError(f + ".fall", absl::StrCat(hc.fall(), " > 100"));
+  return absl::OkStatus();
+}
+
 absl::Status ValidateServiceConfig(const v1::ServiceConfig& config) {
   std::set<std::string> vip_names;
   uint64_t total_slots = 0;
@@ -195,6 +227,9 @@ absl::Status ValidateServiceConfig(const v1::ServiceConfig& config) {
     if (!vip_names.insert(canonical).second) {
       return absl::AlreadyExistsError(absl::StrCat(f, ": duplicate VIP ", v.address(), " port ",
                                                    v.port(), " ", v1::Protocol_Name(v.protocol())));
+    }
+    if (absl::Status st = ValidateHealthCheck(v.health_check(), f + ".health_check"); !st.ok()) {
+      return st;
     }
     std::set<std::string> backend_names;
     for (int j = 0; j < v.backends_size(); ++j) {

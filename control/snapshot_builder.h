@@ -41,6 +41,8 @@ absl::StatusOr<NodeParams> NodeParamsFromProto(
 // Checks every field of `config`; the error message names the first bad field, e.g.
 // "vips[2].backends[0].address: not an IP address: \"10.0.0\"".
 absl::Status ValidateServiceConfig(const v1::ServiceConfig& config);
+// Checks a VIP's health-check spec; `field` prefixes the error ("vips[0].health_check").
+absl::Status ValidateHealthCheck(const v1::HealthCheck& hc, const std::string& field);
 
 // The next-hop MAC for reaching `addr` from the uplink, if resolved. With `direct` (DR), only
 // `addr`'s own MAC will do: a DR backend behind a router would get frames addressed to the VIP
