@@ -126,7 +126,8 @@ class HealthChecker {
   std::vector<TargetStatus> Snapshot() const;  // ordered by key
 
   // Whether every target has had a verdict (true for an empty set): the daemon announces routes
-  // only after this.
+  // only after this. State() and Snapshot() show a verdict as soon as it is made; its Event may
+  // still be on its way to on_change.
   bool AllCheckedOnce() const;
   // Waits until AllCheckedOnce() or `timeout`; returns AllCheckedOnce().
   bool WaitAllCheckedOnce(absl::Duration timeout) const;
