@@ -274,7 +274,7 @@ std::vector<HealthChecker::TargetStatus> HealthChecker::Snapshot() const {
     s.port = e->p.port;
     s.state = e->state;
     s.healthy = e->state == HealthState::kHealthy;
-    s.checked_at_least_once = e->checked;
+    s.checked_at_least_once = e->state != HealthState::kUnknown;
     s.consecutive_ok = e->consecutive_ok;
     s.consecutive_fail = e->consecutive_fail;
     s.last_result = e->last_result;
@@ -290,13 +290,13 @@ std::vector<HealthChecker::TargetStatus> HealthChecker::Snapshot() const {
 bool HealthChecker::AllCheckedOnce() const {
   absl::MutexLock lock(&mu_);
   return std::all_of(entries_.begin(), entries_.end(),
-                     [](const auto& kv) { return kv.second->checked; });
+                     [](const auto& kv) { return kv.second->state != HealthState::kUnknown; });
 }
 
 bool HealthChecker::WaitAllCheckedOnce(absl::Duration timeout) const {
   auto all_checked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return std::all_of(entries_.begin(), entries_.end(),
-                       [](const auto& kv) { return kv.second->checked; });
+                       [](const auto& kv) { return kv.second->state != HealthState::kUnknown; });
   };
   absl::MutexLock lock(&mu_);
   return mu_.AwaitWithTimeout(absl::Condition(&all_checked), timeout);
@@ -332,7 +332,7 @@ void HealthChecker::Run() {
                               : e->phase == Phase::kSending  ? "sending the HTTP request"
                                                              : "awaiting the HTTP status";
           Finish(*e, false,
-                 absl::StrCat("timeout after ", e->p.target.spec.timeout_ms, " ms (", phase, ")"),
+                 absl::StrCat("timeout after ", e->p.target.spec.timeout_ms, " ms ", phase),
                  events);
         }
         if (e->phase == Phase::kIdle && e->next_start != Clock::time_point::max() &&
@@ -483,18 +483,23 @@ void HealthChecker::Finish(Entry& e, bool ok, std::string result, std::vector<Ev
     e.consecutive_ok = 0;
     e.last_error = result;
   }
-  e.checked = true;
   const HealthState old = e.state;
+  const auto times = [](uint32_t n, const char* one, const char* many) {
+    return absl::StrCat(" (", n, " consecutive ", n == 1 ? one : many, ")");
+  };
   std::string reason;
-  if (old == HealthState::kUnknown) {
-    e.state = ok ? HealthState::kHealthy : HealthState::kUnhealthy;
-    reason = absl::StrCat("first probe: ", result);
-  } else if (old == HealthState::kHealthy && !ok && e.consecutive_fail >= s.fall) {
-    e.state = HealthState::kUnhealthy;
-    reason = absl::StrCat(result, " (", e.consecutive_fail, " consecutive failures)");
-  } else if (old == HealthState::kUnhealthy && ok && e.consecutive_ok >= s.rise) {
+  if (s.type == HealthCheckType::kNone) {
     e.state = HealthState::kHealthy;
-    reason = absl::StrCat(result, " (", e.consecutive_ok, " consecutive successes)");
+    reason = result;
+  } else if (old != HealthState::kHealthy && ok &&
+             (old == HealthState::kUnknown || e.consecutive_ok >= s.rise)) {
+    e.state = HealthState::kHealthy;
+    reason = old == HealthState::kUnknown
+                 ? absl::StrCat(result, " (first success)")
+                 : absl::StrCat(result, times(e.consecutive_ok, "success", "successes"));
+  } else if (old != HealthState::kUnhealthy && !ok && e.consecutive_fail >= s.fall) {
+    e.state = HealthState::kUnhealthy;
+    reason = absl::StrCat(result, times(e.consecutive_fail, "failure", "failures"));
   }
   e.last_result = std::move(result);
   if (e.state != old) {

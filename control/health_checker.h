@@ -7,17 +7,21 @@
 // probes wait for it.
 //
 // States and verdicts (what the daemon may rely on):
-//   - A target starts kUnknown (not healthy; checked_at_least_once false). Its first probe runs
-//     at a random offset in [0, interval) after SetTargets, so hundreds of targets added at once
-//     do not connect in one burst, and so nodes probing the same backends drift apart.
-//   - The first probe decides alone: success -> kHealthy, failure -> kUnhealthy. No traffic went
-//     to an unknown backend, so there is no flapping to damp, and a verdict within
-//     interval + timeout lets the daemon gate route announcements on AllCheckedOnce() without
-//     waiting `rise` or `fall` intervals. A failed first probe costs `rise` intervals to recover.
+//   - A target starts kUnknown (not healthy, no verdict). Its first probe runs at a random
+//     offset in [0, interval) after SetTargets, so hundreds of targets added at once do not
+//     connect in one burst, and nodes probing the same backends drift apart.
+//   - kUnknown -> kHealthy on the first success: no traffic went to an unknown backend, so there
+//     is nothing to damp, and one answer is enough to start sending it some.
+//   - kUnknown -> kUnhealthy after `fall` consecutive failures, as from kHealthy: a probe that
+//     fails while the node is still coming up (lb0 just created, neighbours unresolved) must not
+//     keep a backend out for `rise` more intervals.
+//   - So every target has its verdict within fall * interval + timeout of SetTargets (within
+//     interval + timeout if it answers), and the daemon can wait for AllCheckedOnce() before it
+//     announces routes.
 //   - Then kHealthy -> kUnhealthy after `fall` consecutive failures, and kUnhealthy -> kHealthy
 //     after `rise` consecutive successes.
 //   - Type kNone: kHealthy as soon as the checker thread sees the target (reason "no health
-//     check"), with the usual event; it is never probed.
+//     check"); it is never probed.
 // Every state change, the first verdict included, is one Event. Probes of a target run every
 // `interval` from its first one (a slow probe does not shift the phase); a probe never outlives
 // its timeout.
@@ -83,8 +87,9 @@ class HealthChecker {
     HealthState new_state = HealthState::kUnknown;
     bool old_healthy() const { return old_state == HealthState::kHealthy; }
     bool new_healthy() const { return new_state == HealthState::kHealthy; }
-    // The deciding probe's outcome, e.g. "first probe: HTTP 200",
-    // "connect: Connection refused (3 consecutive failures)".
+    // The deciding probe's outcome, e.g. "HTTP 200 (first success)",
+    // "connect: Connection refused (3 consecutive failures)", "HTTP 200 (2 consecutive
+    // successes)".
     std::string reason;
   };
 
@@ -93,13 +98,13 @@ class HealthChecker {
     std::string address;
     uint16_t port = 0;  // the port probed
     HealthState state = HealthState::kUnknown;
-    bool healthy = false;  // state == kHealthy
-    bool checked_at_least_once = false;
+    bool healthy = false;                // state == kHealthy
+    bool checked_at_least_once = false;  // has a verdict: state is not kUnknown
     uint32_t consecutive_ok = 0;
     uint32_t consecutive_fail = 0;
     std::string last_result;  // the latest probe's outcome: "HTTP 200", "connected", an error
     // The latest failure, kept after recovery: "connect: Connection refused",
-    // "timeout after 500 ms (connecting)", "HTTP 503", "bind to device lb0: No such device".
+    // "timeout after 500 ms connecting", "HTTP 503", "bind to device lb0: No such device".
     std::string last_error;
     absl::Time last_change;  // of state; while kUnknown, when the target was added
     uint64_t total_probes = 0;
@@ -151,7 +156,6 @@ class HealthChecker {
   struct Entry {
     Prepared p;
     HealthState state = HealthState::kUnknown;
-    bool checked = false;
     uint32_t consecutive_ok = 0;
     uint32_t consecutive_fail = 0;
     std::string last_result;

@@ -280,7 +280,7 @@ TEST(HealthCheckerTest, TcpGoesDownAfterFallAndComesBackAfterRise) {
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].old_state, HealthState::kUnknown);
   EXPECT_EQ(events[0].new_state, HealthState::kHealthy);
-  EXPECT_EQ(events[0].reason, "first probe: connected");
+  EXPECT_EQ(events[0].reason, "connected (first success)");
   EXPECT_TRUE(events[1].old_healthy());
   EXPECT_FALSE(events[1].new_healthy());
   EXPECT_EQ(events[1].reason, "connect: Connection refused (3 consecutive failures)");
@@ -319,7 +319,7 @@ TEST(HealthCheckerTest, HttpFollowsStatusCodeOverIpv6) {
   ASSERT_TRUE(rec.WaitForEvents("web", 3));
   const std::vector<Event> events = rec.events();
   ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[0].reason, "first probe: HTTP 200");
+  EXPECT_EQ(events[0].reason, "HTTP 200 (first success)");
   EXPECT_EQ(events[1].reason, "HTTP 503 (2 consecutive failures)");
   EXPECT_EQ(events[2].reason, "HTTP 302 (2 consecutive successes)");
 }
@@ -334,7 +334,7 @@ TEST(HealthCheckerTest, HttpExpectedStatusAndDefaultHostHeader) {
   ASSERT_TRUE(checker.SetTargets({{"k", "127.0.0.1", server->port(), spec}}).ok());
   ASSERT_TRUE(WaitFor(StateIs(checker, "k", HealthState::kUnhealthy)));
   ASSERT_TRUE(rec.WaitForEvents("k", 1));
-  EXPECT_EQ(rec.events().at(0).reason, "first probe: HTTP 200");
+  EXPECT_EQ(rec.events().at(0).reason, "HTTP 200 (3 consecutive failures)");
   EXPECT_THAT(server->requests().at(0),
               HasSubstr("\r\nHost: 127.0.0.1:" + std::to_string(server->port()) + "\r\n"));
   server->set_status(204);
@@ -356,37 +356,52 @@ TEST(HealthCheckerTest, ServerThatNeverAnswersTimesOut) {
   EXPECT_EQ(checker.State("http"), HealthState::kUnhealthy);
   EXPECT_EQ(checker.State("tcp"), HealthState::kHealthy);
   EXPECT_EQ(rec.events_for("http").at(0).reason,
-            "first probe: timeout after 40 ms (awaiting the HTTP status)");
+            "timeout after 40 ms awaiting the HTTP status (3 consecutive failures)");
 }
 
-TEST(HealthCheckerTest, FirstProbeDecidesAndNoneIsHealthy) {
+TEST(HealthCheckerTest, NewTargetsUpOnFirstSuccessDownAfterFall) {
   Recorder rec;
   HealthChecker checker(rec.Callback());
   EXPECT_TRUE(checker.AllCheckedOnce());  // nothing to check
-  HealthCheckSpec slow = Fast(HealthCheckType::kTcp);
-  slow.interval_ms = 300;
-  slow.timeout_ms = 100;
-  slow.fall = 5;
+  HealthCheckSpec spec = Fast(HealthCheckType::kTcp);
+  spec.interval_ms = 200;
+  spec.timeout_ms = 50;
+  spec.fall = 3;
   HealthCheckSpec none;
   none.type = HealthCheckType::kNone;
+  const uint16_t late_port = ClosedPort();  // its server starts after the first probe
+  const auto set_at = steady_clock::now();
   ASSERT_TRUE(checker
-                  .SetTargets({{"refused", "127.0.0.1", ClosedPort(), slow},
+                  .SetTargets({{"refused", "127.0.0.1", ClosedPort(), spec},
+                               {"late", "127.0.0.1", late_port, spec},
                                {"none", "192.0.2.1", 0, none}})
                   .ok());
-  const auto set_at = steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(checker, "late")->total_probes >= 1; }));
+  // One failure is no verdict: the backend may just not be reachable yet.
+  EXPECT_EQ(checker.State("late"), HealthState::kUnknown);
+  EXPECT_FALSE(StatusOf(checker, "late")->checked_at_least_once);
+  EXPECT_FALSE(checker.AllCheckedOnce());
+  auto server = TestServer::Start(AF_INET, TestServer::Mode::kAcceptClose, late_port);
+  ASSERT_NE(server, nullptr);
+
   ASSERT_TRUE(checker.WaitAllCheckedOnce(absl::Seconds(3)));
-  // One interval at most, plus the timeout, plus scheduling slack.
-  EXPECT_LT(SecondsSince(set_at), 0.3 + 0.1 + 0.2);
-  std::printf("first verdicts after %.3f s (interval 300 ms)\n", SecondsSince(set_at));
-  // Unhealthy after one failure, although fall is 5: an unknown backend has no traffic to keep.
+  const double took = SecondsSince(set_at);
+  std::printf("verdicts for new targets after %.3f s (interval 200 ms, timeout 50 ms, fall 3)\n",
+              took);
+  EXPECT_LT(took, 3 * 0.2 + 0.05 + 0.2);  // fall * interval + timeout, plus slack
   ASSERT_TRUE(rec.WaitForEvents("refused", 1));
+  ASSERT_TRUE(rec.WaitForEvents("late", 1));
   ASSERT_TRUE(rec.WaitForEvents("none", 1));
-  const auto refused = StatusOf(checker, "refused");
-  EXPECT_EQ(refused->state, HealthState::kUnhealthy);
-  EXPECT_TRUE(refused->checked_at_least_once);
-  EXPECT_EQ(rec.events_for("refused").at(0).reason, "first probe: connect: Connection refused");
+  EXPECT_EQ(checker.State("refused"), HealthState::kUnhealthy);
+  EXPECT_EQ(rec.events_for("refused")[0].old_state, HealthState::kUnknown);
+  EXPECT_EQ(rec.events_for("refused")[0].reason,
+            "connect: Connection refused (3 consecutive failures)");
+  EXPECT_EQ(checker.State("late"), HealthState::kHealthy);
+  EXPECT_EQ(rec.events_for("late")[0].reason, "connected (first success)");
+  EXPECT_GE(StatusOf(checker, "late")->total_failures, 1u);
   EXPECT_EQ(checker.State("none"), HealthState::kHealthy);
-  EXPECT_EQ(rec.events_for("none").at(0).reason, "first probe: no health check");
+  EXPECT_EQ(rec.events_for("none")[0].reason, "no health check");
+  EXPECT_TRUE(StatusOf(checker, "none")->checked_at_least_once);
   EXPECT_EQ(checker.State("absent"), std::nullopt);
 }
 
@@ -606,7 +621,7 @@ TEST(HealthCheckerTest, ManyFailingProbesLeakNoDescriptors) {
     EXPECT_EQ(probes, failures);
     EXPECT_GT(failures, 2000u);
     EXPECT_GT(checker.Snapshot().size(), 0u);
-    EXPECT_THAT(StatusOf(checker, "silent0")->last_error, StartsWith("timeout after 10 ms ("));
+    EXPECT_THAT(StatusOf(checker, "silent0")->last_error, StartsWith("timeout after 10 ms "));
     // The destructor stops with probes in flight.
   }
   EXPECT_EQ(OpenFds(), fds_before);
