@@ -1,10 +1,10 @@
 // HealthChecker: active health checks of backends for the control plane (TCP connect or an HTTP
 // status line). One thread runs every probe with non-blocking sockets and epoll, so hundreds of
 // targets cost one thread and at most one socket each. Probes leave from the node's kernel stack,
-// optionally pinned to an interface (SO_BINDTODEVICE, e.g. the exception interface lb0). Every
-// public method may be called from any thread, except that the change callback runs on the
-// checker thread and must not call Stop() (nor destroy the checker); it should be quick, since
-// probes wait for it.
+// optionally pinned to an interface (SO_BINDTODEVICE, e.g. the exception interface lb0).
+// Threads: Stop() and the destructor from the owning thread; every other method from any thread.
+// The change callback runs on the checker thread; it must not call Stop(), and should be quick,
+// since probes wait for it.
 //
 // States and verdicts (what the daemon may rely on):
 //   - A target starts kUnknown (not healthy, no verdict). Its first probe runs at a random
@@ -15,16 +15,18 @@
 //   - kUnknown -> kUnhealthy after `fall` consecutive failures, as from kHealthy: a probe that
 //     fails while the node is still coming up (lb0 just created, neighbours unresolved) must not
 //     keep a backend out for `rise` more intervals.
-//   - So every target has its verdict within fall * interval + timeout of SetTargets (within
-//     interval + timeout if it answers), and the daemon can wait for AllCheckedOnce() before it
-//     announces routes.
+//   - So every target has its verdict within fall * interval + timeout of SetTargets (sooner
+//     once it answers), and the daemon can wait for AllCheckedOnce() before it announces routes.
 //   - Then kHealthy -> kUnhealthy after `fall` consecutive failures, and kUnhealthy -> kHealthy
 //     after `rise` consecutive successes.
 //   - Type kNone: kHealthy as soon as the checker thread sees the target (reason "no health
 //     check"); it is never probed.
+//   - Local errors count as failures: "bind to device lb0: No such device" (the probes cannot
+//     leave the way the traffic would) or "socket: Too many open files".
 // Every state change, the first verdict included, is one Event. Probes of a target run every
 // `interval` from its first one (a slow probe does not shift the phase); a probe never outlives
-// its timeout.
+// its timeout. Sockets close with a reset (SO_LINGER 0), so the node keeps no TIME_WAIT per
+// probe; an HTTP backend may log the reset when it arrives before the rest of its response.
 #ifndef LBNODE_CONTROL_HEALTH_CHECKER_H_
 #define LBNODE_CONTROL_HEALTH_CHECKER_H_
 
@@ -137,7 +139,7 @@ class HealthChecker {
   // Waits until AllCheckedOnce() or `timeout`; returns AllCheckedOnce().
   bool WaitAllCheckedOnce(absl::Duration timeout) const;
 
-  // Stops probing, closes every socket and joins the thread. Idempotent; not from on_change.
+  // Stops probing, closes every socket and joins the thread. Idempotent. Owning thread only.
   void Stop();
 
  private:
