@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "control/api_service.h"
+#include "control/health_checker.h"
 #include "control/interface_setup.h"
 #include "control/log.h"
 #include "control/metrics.h"
@@ -122,6 +123,41 @@ std::string FormatCounters(const DataplaneCounters& c, const Snapshot& s) {
     if (b.handle == 0 || HandleIndex(b.handle) >= t.backends.size()) continue;
     absl::StrAppend(&out, " backend[", IpToString(b.addr, b.family),
                     "]=", t.backends[HandleIndex(b.handle)].packets);
+  }
+  return out;
+}
+
+// The health checker's targets for a service config: one per backend of every VIP with a check.
+std::vector<HealthChecker::Target> HealthTargets(const v1::ServiceConfig& config,
+                                                 const std::string& bind_interface) {
+  std::vector<HealthChecker::Target> out;
+  for (const v1::Vip& vip : config.vips()) {
+    const v1::HealthCheck& hc = vip.health_check();
+    if (hc.type() != v1::HealthCheck::TYPE_TCP && hc.type() != v1::HealthCheck::TYPE_HTTP) {
+      continue;
+    }
+    auto key = VipKeyString(KeyOf(vip));
+    if (!key.ok()) continue;
+    for (const v1::Backend& b : vip.backends()) {
+      HealthChecker::Target t;
+      t.key = HealthKey(*key, b.address());
+      auto ip = ParseIp(b.address());
+      t.address = ip.ok() ? IpToString(ip->first, ip->second) : b.address();
+      t.port = static_cast<uint16_t>(b.port() ? b.port() : vip.port());
+      HealthCheckSpec& s = t.spec;
+      s.type =
+          hc.type() == v1::HealthCheck::TYPE_HTTP ? HealthCheckType::kHttp : HealthCheckType::kTcp;
+      s.port = static_cast<uint16_t>(hc.port());
+      if (hc.interval_ms()) s.interval_ms = hc.interval_ms();
+      if (hc.timeout_ms()) s.timeout_ms = hc.timeout_ms();
+      if (hc.rise()) s.rise = hc.rise();
+      if (hc.fall()) s.fall = hc.fall();
+      if (!hc.path().empty()) s.http_path = hc.path();
+      s.http_host = hc.host();
+      s.http_status = static_cast<uint16_t>(hc.expected_status());
+      s.bind_interface = bind_interface;
+      out.push_back(std::move(t));
+    }
   }
   return out;
 }
@@ -236,7 +272,24 @@ int Run(const std::string& config_path, bool check_only) {
   }
   copts.build_version = "lbnode " LBNODE_VERSION;
   if (config->watchdog_ms()) copts.watchdog_ms = config->watchdog_ms();
+  // Health checks: probes leave through the exception interface (the node's kernel stack).
+  NodeController* controller_ptr = nullptr;
+  HealthChecker checker([&controller_ptr](const HealthChecker::Event& e) {
+    if (controller_ptr == nullptr || e.new_state == HealthState::kUnknown) return;
+    controller_ptr->OnHealth(e.key, e.new_healthy(), e.reason);
+    Wake();
+  });
+  const std::string probe_interface =
+      dpc.exception().empty()
+          ? ""
+          : (config->interface().name().empty() ? "lb0" : config->interface().name());
+  hooks.on_config = [&checker, probe_interface](const v1::ServiceConfig& c) {
+    if (absl::Status st = checker.SetTargets(HealthTargets(c, probe_interface)); !st.ok()) {
+      Log(LogLevel::kError, absl::StrCat("health checks: ", st.message()));
+    }
+  };
   NodeController controller(copts, &store, hooks);
+  controller_ptr = &controller;
   auto snap = controller.Restore(config->services());
   if (!snap.ok()) {
     Log(LogLevel::kError, std::string(snap.status().message()));
@@ -345,6 +398,7 @@ int Run(const std::string& config_path, bool check_only) {
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   Log(LogLevel::kDebug, "API server stopped");
   metrics.reset();
+  checker.Stop();
   Log(LogLevel::kInfo, "stopping the dataplane");
   {
     std::lock_guard<std::mutex> lock(builder_mu);

@@ -231,6 +231,11 @@ absl::Status ValidateServiceConfig(const v1::ServiceConfig& config) {
     if (absl::Status st = ValidateHealthCheck(v.health_check(), f + ".health_check"); !st.ok()) {
       return st;
     }
+    if (v.port() == 0 && v.health_check().port() == 0 &&
+        (v.health_check().type() == v1::HealthCheck::TYPE_TCP ||
+         v.health_check().type() == v1::HealthCheck::TYPE_HTTP)) {
+      return FieldError(f + ".health_check.port", "an all-ports VIP needs the port to probe");
+    }
     std::set<std::string> backend_names;
     for (int j = 0; j < v.backends_size(); ++j) {
       const v1::Backend& b = v.backends(j);
