@@ -201,16 +201,18 @@ absl::StatusOr<std::vector<OspfKey>> ParseOspfKeys(absl::string_view text, absl:
 absl::StatusOr<std::string> VipPrefix(absl::string_view vip) {
   absl::string_view addr = vip;
   absl::string_view len;
+  bool has_len = false;
   if (const size_t slash = vip.find('/'); slash != absl::string_view::npos) {
     addr = vip.substr(0, slash);
     len = vip.substr(slash + 1);
+    has_len = true;
   }
   const std::string a(addr);
   char buf[INET6_ADDRSTRLEN];
   in_addr v4;
   in6_addr v6;
   if (inet_pton(AF_INET, a.c_str(), &v4) == 1) {
-    if (!len.empty() && len != "32") {
+    if (has_len && len != "32") {
       return absl::InvalidArgumentError(absl::StrCat("an IPv4 VIP must be a /32: \"", vip, "\""));
     }
     if (v4.s_addr == 0 || (ntohl(v4.s_addr) >> 28) >= 14) {  // multicast, reserved, broadcast
@@ -220,7 +222,7 @@ absl::StatusOr<std::string> VipPrefix(absl::string_view vip) {
     return absl::StrCat(buf, "/32");
   }
   if (inet_pton(AF_INET6, a.c_str(), &v6) == 1) {
-    if (!len.empty() && len != "128") {
+    if (has_len && len != "128") {
       return absl::InvalidArgumentError(absl::StrCat("an IPv6 VIP must be a /128: \"", vip, "\""));
     }
     if (IN6_IS_ADDR_UNSPECIFIED(&v6) || IN6_IS_ADDR_MULTICAST(&v6) || IN6_IS_ADDR_LINKLOCAL(&v6) ||
