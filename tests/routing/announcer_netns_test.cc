@@ -120,7 +120,8 @@ class RoutingLab : public ::testing::Test {
 
   void TearDown() override {
     for (pid_t pid : pids_) kill(pid, SIGCONT);
-    for (pid_t pid : pids_) Stop(pid);
+    // Newest first: ospfd and bfdd before the zebra they talk to.
+    while (!pids_.empty()) Stop(pids_.back());
     for (const std::string& ns : made_ns_) {
       Sh(absl::StrCat("ip netns del ", ns, " 2>/dev/null"));
     }
