@@ -50,7 +50,10 @@ struct BirdNodeConfig {
   BirdBfdOptions bfd_options;
   // File of "id secret" lines ('#' comments and blank lines allowed). Empty: no authentication.
   // With keys, both instances use `authentication cryptographic` with HMAC-SHA-256 and every
-  // key in file order; the rendered config then holds the secrets (write it mode 0600).
+  // key in file order; the rendered config then holds the secrets (written mode 0600). BIRD
+  // signs with the first key and accepts any listed one (tested), so a rotation adds the new
+  // key second everywhere, then moves it first, then drops the old one. BIRD warns that hello
+  // intervals under 5 s make cryptographic authentication prone to replay attacks.
   std::string auth_key_file;
   // Where BIRD logs: empty means syslog, "stderr" means standard error, otherwise a file path.
   std::string log_file;

@@ -180,12 +180,24 @@ class RoutingLab : public ::testing::Test {
     return t;
   }
 
-  void StartBirdRouter() {
+  // `auth`: the template's commented authentication lines, filled in with kKeys.
+  void StartBirdRouter(bool auth = false) {
     const std::string conf = work_ + "/router.conf";
-    std::ofstream(conf) << Template("deploy/bird/router.conf.template",
-                                    {{"@ROUTER_ID@", kRouterAddr},
-                                     {"@INTERFACE@", "r0"},
-                                     {"@LOG@", absl::StrCat("\"", work_, "/router-bird.log\"")}});
+    std::vector<std::pair<std::string, std::string>> vars = {
+        {"@ROUTER_ID@", kRouterAddr},
+        {"@INTERFACE@", "r0"},
+        {"@LOG@", absl::StrCat("\"", work_, "/router-bird.log\"")}};
+    if (auth) {
+      vars.push_back({"# authentication cryptographic;", "authentication cryptographic;"});
+      vars.push_back({"# password \"<secret>\" { id <key id>; algorithm hmac sha256; };",
+                      "password \"lab-secret-one\" { id 1; algorithm hmac sha256; };\n"
+                      "      password \"lab-secret-two\" { id 2; algorithm hmac sha256; };"});
+    }
+    const std::string text = Template("deploy/bird/router.conf.template", vars);
+    if (auth) {
+      ASSERT_EQ(text.find("# authentication"), std::string::npos) << text;
+    }
+    std::ofstream(conf) << text;
     router_ctl_ = work_ + "/router.ctl";
     ASSERT_GT(Spawn(ns_r_, {"bird", "-f", "-c", conf, "-s", router_ctl_}, "router.out"), 0);
   }
@@ -277,8 +289,9 @@ class RoutingLab : public ::testing::Test {
     return "";
   }
 
-  std::unique_ptr<Announcer> MakeAnnouncer(bool ipv6) {
+  std::unique_ptr<Announcer> MakeAnnouncer(bool ipv6, const std::string& key_file = "") {
     AnnouncerOptions o;
+    o.bird.auth_key_file = key_file;
     o.bird.router_id = kNodeAddr;
     o.bird.interface = "n0";
     o.bird.ipv6 = ipv6;
@@ -459,6 +472,43 @@ void RoutingLab::AnnounceWithdrawAndLoseBird(bool ipv6) {
 TEST_F(RoutingLab, BirdRouter) {
   StartBirdRouter();
   AnnounceWithdrawAndLoseBird(/*ipv6=*/true);
+}
+
+// HMAC-SHA-256 on both OSPF instances; the router's keys come from the template's
+// commented lines. Authentication must be what carries the adjacency: a node signing with a
+// wrong key stays below Full.
+TEST_F(RoutingLab, BirdRouterWithAuthentication) {
+  StartBirdRouter(/*auth=*/true);
+  const std::string keys = work_ + "/ospf.keys";
+  std::ofstream(keys) << "# id secret\n1 lab-secret-one\n2 lab-secret-two\n";
+  std::unique_ptr<Announcer> a = MakeAnnouncer(/*ipv6=*/true, keys);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(absl::IsUnavailable(a->Apply({kVip1, kVip6})));
+  EXPECT_THAT(ReadFile(work_ + "/node/bird.conf"), HasSubstr("authentication cryptographic;"));
+  const pid_t node = StartNodeBird();
+  ASSERT_GT(node, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const RoutingStatus st = a->Status();
+        return NodeFull(st, kBirdOspf4Protocol) && NodeFull(st, kBirdOspf6Protocol);
+      },
+      absl::Seconds(30)))
+      << "no Full adjacency with authentication; node log:\n"
+      << ReadFile(work_ + "/node-bird.log");
+  ASSERT_TRUE(a->Apply({kVip1, kVip6}).ok());
+  EXPECT_TRUE(WaitFor([&] { return RouterHas(kVip1) && RouterHas(kVip6); }, absl::Seconds(20)));
+
+  // BIRD signs with the first key listed and accepts any: a wrong secret for key 1 keeps the
+  // node below Full. (A wrong secret for key 2 alone does not: tried, the adjacency formed.)
+  Stop(node);
+  std::ofstream(keys) << "1 wrong-secret-1\n2 lab-secret-two\n";
+  std::unique_ptr<Announcer> wrong = MakeAnnouncer(/*ipv6=*/false, keys);
+  ASSERT_NE(wrong, nullptr);
+  ASSERT_TRUE(absl::IsUnavailable(wrong->Apply({kVip1})));
+  ASSERT_GT(StartNodeBird(), 0);
+  EXPECT_FALSE(
+      WaitFor([&] { return NodeFull(wrong->Status(), kBirdOspf4Protocol); }, absl::Seconds(8)));
+  EXPECT_FALSE(RouterHas(kVip1));
 }
 
 TEST_F(RoutingLab, FrrRouter) {
