@@ -1,6 +1,7 @@
 #include "routing/announcer.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -26,14 +28,18 @@ absl::Status Errno(const std::string& what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", strerror(errno)));
 }
 
-// Writes and fsyncs `path` (created or truncated, mode 0600: it may hold OSPF secrets).
-absl::Status WriteSynced(const std::string& path, const std::string& content) {
+// Writes and fsyncs `path` (created or truncated). Mode 0600, or 0640 with group `gid` when
+// gid >= 0 (a BIRD that runs as its own user reads it through the group): it may hold OSPF
+// secrets.
+absl::Status WriteSynced(const std::string& path, const std::string& content, int gid) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("cannot create", path);
   // O_CREAT does not change the mode of a file that exists already.
-  if (fchmod(fd, 0600) != 0) {
+  if ((gid >= 0 && fchown(fd, static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0) ||
+      fchmod(fd, gid >= 0 ? 0640 : 0600) != 0) {
+    const absl::Status s = Errno("cannot set owner or mode of", path);
     close(fd);
-    return Errno("cannot chmod", path);
+    return s;
   }
   size_t done = 0;
   while (done < content.size()) {
@@ -75,7 +81,7 @@ bool IsHostPrefix(const std::string& p) {
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
   const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  if (absl::Status s = WriteSynced(tmp, content); !s.ok()) {
+  if (absl::Status s = WriteSynced(tmp, content, /*gid=*/-1); !s.ok()) {
     unlink(tmp.c_str());
     return s;
   }
@@ -96,7 +102,21 @@ absl::StatusOr<std::unique_ptr<Announcer>> Announcer::Create(AnnouncerOptions op
   }
   options.bird.vips.clear();
   if (absl::Status s = ValidateBirdNodeConfig(options.bird); !s.ok()) return s;
-  return std::unique_ptr<Announcer>(new Announcer(std::move(options)));
+  int gid = -1;
+  if (!options.config_group.empty()) {
+    std::vector<char> buf(16384);
+    group g;
+    group* found = nullptr;
+    if (getgrnam_r(options.config_group.c_str(), &g, buf.data(), buf.size(), &found) != 0 ||
+        found == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config_group: no group \"", options.config_group, "\""));
+    }
+    gid = static_cast<int>(found->gr_gid);
+  }
+  std::unique_ptr<Announcer> a(new Announcer(std::move(options)));
+  a->gid_ = gid;
+  return a;
 }
 
 absl::Status Announcer::Apply(const std::vector<std::string>& vips) {
@@ -107,7 +127,7 @@ absl::Status Announcer::Apply(const std::vector<std::string>& vips) {
 
   const std::string& path = options_.config_path;
   const std::string candidate = path + ".new";
-  if (absl::Status s = WriteSynced(candidate, *text); !s.ok()) {
+  if (absl::Status s = WriteSynced(candidate, *text, gid_); !s.ok()) {
     unlink(candidate.c_str());
     return s;
   }

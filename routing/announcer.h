@@ -20,9 +20,13 @@
 namespace lb {
 
 struct AnnouncerOptions {
-  BirdNodeConfig bird;                        // everything but `vips`, which Apply() supplies
-  std::string config_path;                    // the file BIRD reads at start (bird -c)
-  std::string socket_path;                    // BIRD's control socket (bird -s)
+  BirdNodeConfig bird;      // everything but `vips`, which Apply() supplies
+  std::string config_path;  // the file BIRD reads at start (bird -c)
+  std::string socket_path;  // BIRD's control socket (bird -s)
+  // Empty: the config is mode 0600 (for a BIRD running as root). Otherwise a group BIRD runs
+  // in (Debian's bird.service runs it as bird:bird, see /etc/bird/envvars): mode 0640, that
+  // group.
+  std::string config_group;
   absl::Duration timeout = absl::Seconds(5);  // per BIRD command
 };
 
@@ -42,8 +46,8 @@ class Announcer {
   static absl::StatusOr<std::unique_ptr<Announcer>> Create(AnnouncerOptions options);
 
   // Makes `vips` the announced set. Order: validate and render (INVALID_ARGUMENT names the bad
-  // VIP; nothing is written); write "<config_path>.new" (mode 0600, fsync); `configure check`
-  // it; rename it over config_path (fsync the directory); `configure` it. UNAVAILABLE when
+  // VIP; nothing is written); write "<config_path>.new" (see config_group, fsync); `configure
+  // check` it; rename it over config_path (fsync the directory); `configure` it. UNAVAILABLE when
   // BIRD does not answer: the rendered file is still installed (without BIRD's check), so a
   // BIRD that starts later comes up with the desired VIPs, never with ones withdrawn
   // meanwhile; the caller retries until OK. A BIRD-side error (e.g. the check fails) leaves
@@ -69,6 +73,7 @@ class Announcer {
   absl::StatusOr<std::vector<std::string>> Announced(BirdClient& client);
 
   AnnouncerOptions options_;
+  int gid_ = -1;                      // config_group's id, or -1
   std::vector<std::string> applied_;  // VIPs of the last Apply() that BIRD accepted
 };
 

@@ -59,7 +59,7 @@ int PollMs(absl::Time deadline) {
       absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 60'000));
 }
 
-// Waits for `events` on fd until `deadline`; false on timeout.
+// Waits for `events` on fd until `deadline`; UNAVAILABLE on timeout.
 absl::Status WaitFd(int fd, short events, absl::Time deadline, const std::string& what) {
   while (true) {
     pollfd p{fd, events, 0};

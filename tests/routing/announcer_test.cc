@@ -116,6 +116,11 @@ TEST_F(AnnouncerTest, CreateChecksOptions) {
   o.timeout = absl::ZeroDuration();
   EXPECT_TRUE(absl::IsInvalidArgument(Announcer::Create(o).status()));
   o = options_;
+  o.config_group = "no-such-group-here";
+  s = Announcer::Create(o).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("config_group"));
+  o = options_;
   o.bird.vips = {"not checked: Apply supplies the VIPs"};
   EXPECT_TRUE(Announcer::Create(o).ok());
 }
@@ -182,6 +187,16 @@ TEST_F(AnnouncerTest, ReadsBackOwnStubnetsOnly) {
   EXPECT_THAT(*p, ElementsAre("10.0.100.1/32"));
   peer_.join();
   EXPECT_THAT(commands_, ElementsAre("show ospf state all lb_ospf4"));
+}
+
+TEST_F(AnnouncerTest, ConfigGroupMakesTheFileGroupReadable) {
+  options_.config_group = "daemon";  // exists on Debian; any group will do
+  std::unique_ptr<Announcer> a = *Announcer::Create(options_);
+  EXPECT_TRUE(absl::IsUnavailable(a->Apply({"10.0.100.1"})));
+  struct stat st;
+  ASSERT_EQ(stat(options_.config_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(st.st_gid, 1u);  // daemon
 }
 
 TEST(WriteFileAtomically, ReplacesAndLeavesNoTemporary) {
