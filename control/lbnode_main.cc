@@ -37,6 +37,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "lb/v1/node.pb.h"
+#include "routing/announcer.h"
 #include "rte_eal.h"
 
 namespace lb {
@@ -125,6 +126,38 @@ std::string FormatCounters(const DataplaneCounters& c, const Snapshot& s) {
                     "]=", t.backends[HandleIndex(b.handle)].packets);
   }
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<Announcer>> MakeAnnouncer(const v1::NodeConfig& config,
+                                                         const std::string& state_dir) {
+  const v1::RoutingConfig& r = config.routing();
+  AnnouncerOptions o;
+  o.bird.router_id = r.router_id();
+  o.bird.area = absl::StrCat(r.area());
+  o.bird.interface = config.interface().name().empty() ? "lb0" : config.interface().name();
+  if (r.hello_s()) o.bird.hello_s = r.hello_s();
+  if (r.dead_s()) o.bird.dead_s = r.dead_s();
+  if (r.cost()) o.bird.cost = r.cost();
+  o.bird.ipv4 = true;
+  o.bird.ipv6 = false;
+  for (const std::string& a : config.interface().addresses()) {
+    if (a.find(':') != std::string::npos) o.bird.ipv6 = true;
+  }
+  o.bird.bfd = r.bfd();
+  if (r.bfd_interval_ms()) {
+    o.bird.bfd_options.min_rx_ms = r.bfd_interval_ms();
+    o.bird.bfd_options.min_tx_ms = r.bfd_interval_ms();
+  }
+  if (r.bfd_multiplier()) o.bird.bfd_options.multiplier = r.bfd_multiplier();
+  o.bird.auth_key_file = r.auth_keys_file();
+  o.bird.log_file = r.bird_log();
+  o.config_path = r.bird_config().empty() ? state_dir + "/bird.conf" : r.bird_config();
+  o.socket_path = r.bird_socket().empty() ? "/run/bird/bird.ctl" : r.bird_socket();
+  auto a = Announcer::Create(std::move(o));
+  if (!a.ok()) {
+    return absl::Status(a.status().code(), absl::StrCat("routing.", a.status().message()));
+  }
+  return a;
 }
 
 // The health checker's targets for a service config: one per backend of every VIP with a check.
@@ -288,6 +321,36 @@ int Run(const std::string& config_path, bool check_only) {
       Log(LogLevel::kError, absl::StrCat("health checks: ", st.message()));
     }
   };
+  // Routing: lbnode renders BIRD's config and drives it over its control socket.
+  std::unique_ptr<Announcer> announcer;
+  if (config->routing().enabled()) {
+    auto a = MakeAnnouncer(*config, store.dir());
+    if (!a.ok()) {
+      Log(LogLevel::kError, std::string(a.status().message()));
+      return 2;
+    }
+    announcer = *std::move(a);
+    hooks.apply_routes = [&announcer](const std::vector<std::string>& prefixes) {
+      return announcer->Apply(prefixes);
+    };
+    hooks.exported_routes = [&announcer] { return announcer->AnnouncedPrefixes(); };
+    hooks.routing_status = [&announcer] {
+      const RoutingStatus rs = announcer->Status();
+      v1::RoutingStatus out;
+      out.set_bird_reachable(rs.bird_reachable);
+      out.set_bird_error(rs.error);
+      for (const BirdProtocol& p : rs.protocols) {
+        out.add_protocols(absl::StrCat(p.name, " ", p.proto, " ", p.state, " ", p.since,
+                                       p.info.empty() ? "" : " ", p.info));
+      }
+      for (const OspfNeighbor& n : rs.neighbors) {
+        out.add_neighbors(absl::StrCat(n.protocol, " ", n.router_id, " ", n.state,
+                                       n.role.empty() ? "" : "/", n.role, " via ", n.address,
+                                       " on ", n.interface));
+      }
+      return out;
+    };
+  }
   NodeController controller(copts, &store, hooks);
   controller_ptr = &controller;
   auto snap = controller.Restore(config->services());

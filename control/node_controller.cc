@@ -687,8 +687,9 @@ v1::GetStatusResponse NodeController::GetStatus() const {
   if (!hooks_.apply_routes) {
     r->set_bird_error("routing disabled in the config");
   } else {
-    r->set_bird_reachable(bird_ok_);
-    r->set_bird_error(bird_error_);
+    *r = routing_cache_;
+    r->set_bird_reachable(bird_ok_ && routing_cache_.bird_reachable());
+    if (!bird_ok_) r->set_bird_error(bird_error_);
   }
   return s;
 }
@@ -971,6 +972,12 @@ void NodeController::Tick() {
       bird_ok_ = false;
       bird_error_ = std::string(st.message());
     }
+  }
+  if (hooks_.routing_status && now - routing_cache_ms_ >= 2000) {
+    v1::RoutingStatus rs = hooks_.routing_status();
+    std::lock_guard<std::mutex> lock(mu_);
+    routing_cache_ = std::move(rs);
+    routing_cache_ms_ = now;
   }
   std::optional<std::vector<std::string>> exported;
   if (need_exported) {

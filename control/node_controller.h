@@ -212,6 +212,8 @@ class NodeController {
   bool bird_ok_ = false;
   std::string bird_error_;
   std::map<std::string, std::string> withdraw_reasons_;
+  v1::RoutingStatus routing_cache_;  // refreshed by Tick every ~2 s
+  int64_t routing_cache_ms_ = 0;
 
   std::mutex health_queue_mu_;
   std::vector<std::tuple<std::string, bool, std::string>> health_queue_;
