@@ -417,6 +417,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotBuilder::Build(
   auto table = VipTable::Build(keys, values);
   if (!table.ok()) return table.status();
   snap->vip_table = *std::move(table);
+  PrepareSnapshot(snap.get());
 
   Release(vips_space, used_vips);
   Release(backends_space, used_backends);

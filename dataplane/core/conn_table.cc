@@ -123,6 +123,18 @@ ConnTable::Bucket* ConnTable::BucketFor(uint64_t hash) const {
 // Write intent: a hit stores the refreshed expiry into this line.
 void ConnTable::Prefetch(uint64_t hash) const { __builtin_prefetch(BucketFor(hash), 1, 3); }
 
+void ConnTable::PrefetchEntry(uint64_t hash) const {
+  const Bucket* b = BucketFor(hash);
+  const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
+  const uint32_t m = MatchMask(b->sig, Signature(hash));
+  if (m != 0) {
+    __builtin_prefetch(&e[std::countr_zero(m)], 0, 3);
+    return;
+  }
+  const uint32_t empty = MatchMask(b->sig, 0) & ((1u << kWays) - 1);
+  if (empty != 0) __builtin_prefetch(&e[std::countr_zero(empty)], 1, 3);
+}
+
 ConnValue* ConnTable::Lookup(const FlowKey& key, uint64_t hash, uint32_t now, uint32_t expires) {
   Bucket* b = BucketFor(hash);
   Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;

@@ -79,6 +79,10 @@ class ConnTable {
 
   // Hints the CPU to load the bucket's signature line (call a packet or two ahead of Lookup).
   void Prefetch(uint64_t hash) const;
+  // Second stage, once the bucket's line has arrived (a burst after Prefetch): starts loading
+  // the entry a Lookup of `hash` will compare (the first way whose signature matches), or, when
+  // none matches, the way an Insert would take (the first empty one), with write intent.
+  void PrefetchEntry(uint64_t hash) const;
 
   // The live entry for `key`, with its expiry pushed to `expires`, or nullptr. `hash` must be
   // FlowHash(key). An expired entry is a miss.

@@ -99,20 +99,21 @@ uint64_t Forwarder::Prefetch(const ParsedPacket& p) const {
 
 Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                           uint64_t flow_hash) {
-  if (p.status != ParseStatus::kOk) {
+  if (p.status != ParseStatus::kOk) [[unlikely]] {
     ++counters_->parse_drops[static_cast<size_t>(p.status)];
     return DropWith(Drop::kMalformed);
   }
   // The uplink may be promiscuous (OSPF needs multicast, and some PMDs offer nothing finer): a
   // unicast frame for another host, flooded by the switch, must not be forwarded a second time.
-  if (!(f->data[0] & 1) && std::memcmp(f->data, s.node.port_mac.bytes, 6) != 0) {
+  if (!(f->data[0] & 1) && std::memcmp(f->data, s.node.port_mac.bytes, 6) != 0) [[unlikely]] {
     return DropWith(Drop::kNotOurMac);
   }
-  if (p.l3 == L3Kind::kIpv4 || p.l3 == L3Kind::kIpv6) {
-    // p.flow.dst is the VIP both for packets to it and for ICMP errors about its flows.
-    if (s.vip_table.HasAddress(p.flow.dst, p.flow.family)) {
-      return ToVip(f, p, s, now_ms, flow_hash);
-    }
+  if (p.l3 == L3Kind::kIpv4 || p.l3 == L3Kind::kIpv6) [[likely]] {
+    // p.flow.dst is the VIP both for packets to it and for ICMP errors about its flows. One probe
+    // answers both "is this a VIP address" and "which VIP".
+    const uint32_t vi = s.vip_table.Resolve(p.flow.dst, p.flow.family, p.flow.dst_port,
+                                            p.flow.proto, p.fragment != Fragment::kNone);
+    if (vi != kNotVipAddress) return ToVip(f, p, s, now_ms, flow_hash, vi);
     if (!s.node.nat_addrs4.empty() || !s.node.nat_addrs6.empty()) {
       bool matched = false;
       const Action a = NatReply(f, p, s, now_ms, &matched);
@@ -124,8 +125,8 @@ Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, ui
 }
 
 Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
-                        uint64_t flow_hash) {
-  if (IsIcmp(p) && !p.icmp_error) {
+                        uint64_t flow_hash, uint32_t vi) {
+  if (IsIcmp(p) && !p.icmp_error) [[unlikely]] {
     if (IsEchoRequest(p) && MakeEchoReply(f, p)) {
       ++counters_->echo_replies;
       return Action::kUplink;
@@ -133,34 +134,34 @@ Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint
     return DropWith(Drop::kIcmpToVip);
   }
   const bool fragment = p.fragment != Fragment::kNone;
-  const uint32_t vi =
-      fragment ? s.vip_table.LookupFragment(p.flow.dst, p.flow.family, p.flow.proto)
-               : s.vip_table.Lookup(p.flow.dst, p.flow.family, p.flow.dst_port, p.flow.proto);
-  if (vi == kNoVip || vi >= s.vips.size()) return DropWith(Drop::kNoService);
+  if (vi >= s.vips.size()) [[unlikely]] return DropWith(Drop::kNoService);  // kNoVip included
   const VipEntry& vip = s.vips[vi];
   if (vip.mode == ForwardingMode::kNat) {
     if (fragment) return DropWith(Drop::kNatFragment);
     if (p.icmp_error) return DropWith(Drop::kNatIcmpError);
   }
-  FlowKey key = p.flow;
-  if (fragment) {
-    key.src_port = 0;
-    key.dst_port = 0;
+  const FlowKey* key = &p.flow;
+  FlowKey fragment_key;
+  if (fragment) [[unlikely]] {
+    fragment_key = p.flow;
+    fragment_key.src_port = 0;
+    fragment_key.dst_port = 0;
+    key = &fragment_key;
   }
   // Prefetch() hashed exactly this key for unfragmented TCP/UDP (the only packets it hashes).
-  const uint64_t hash = flow_hash != kNoHash && !fragment ? flow_hash : FlowHash(key);
+  const uint64_t hash = flow_hash != kNoHash && !fragment ? flow_hash : FlowHash(*key);
   ConnValue* entry = nullptr;
   uint32_t expires = 0;
   // Fragments are never inserted (their key has no ports); ICMP errors only read the table: an
   // error must neither create a flow nor change its idle timeout.
   const BackendEntry* b =
-      Pick(vip, key, hash, p, s, now_ms, /*track=*/!fragment && !p.icmp_error, &entry, &expires);
-  if (b == nullptr) return DropWith(Drop::kNoBackend);
-  if (p.icmp_error) ++counters_->icmp_errors;
-  return Send(f, p, s, vip, *b, key, hash, entry, now_ms, expires);
+      Pick(vip, *key, hash, p, s, now_ms, /*track=*/!fragment && !p.icmp_error, &entry, &expires);
+  if (b == nullptr) [[unlikely]] return DropWith(Drop::kNoBackend);
+  if (p.icmp_error) [[unlikely]] ++counters_->icmp_errors;
+  return Send(f, p, s, vip, *b, *key, hash, entry, now_ms, expires);
 }
 
-ConnValue* Forwarder::Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p,
+inline ConnValue* Forwarder::Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p,
                             const NodeParams& node, uint32_t now_ms, uint32_t* expires) {
   *expires = now_ms + IdleTimeout(p, node);
   ConnValue* v = conns_->Lookup(key, hash, now_ms, *expires);
@@ -175,7 +176,7 @@ ConnValue* Forwarder::Touch(const FlowKey& key, uint64_t hash, const ParsedPacke
   return v;
 }
 
-const BackendEntry* Forwarder::Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
+inline const BackendEntry* Forwarder::Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
                                     const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                                     bool track, ConnValue** entry, uint32_t* expires) {
   ConnValue* v = nullptr;
@@ -231,103 +232,129 @@ void Forwarder::ForgetNat(const ConnValue& v, const FlowKey& key, const Snapshot
   conns_->Erase(rev, FlowHash(rev));
 }
 
-Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
+// Out of line: VLAN-tagged frames, GUE over IPv6, snapshots without templates.
+__attribute__((noinline)) Action Forwarder::SendTunnelGeneral(Frame* f, const ParsedPacket& p,
+                                                              const Snapshot& s,
+                                                              const VipEntry& vip,
+                                                              const BackendEntry& b,
+                                                              uint64_t hash) {
+  TunnelParams t;
+  t.src_mac = s.node.port_mac;
+  t.dst_mac = b.next_hop_mac;
+  t.outer_family = b.family;
+  const bool v4 = b.family == IpFamily::kIpv4;
+  if (v4 ? !s.node.has_tunnel_src4 : !s.node.has_tunnel_src6) {
+    return DropWith(Drop::kNoTunnelSource);
+  }
+  t.outer_src = v4 ? s.node.tunnel_src4 : s.node.tunnel_src6;
+  t.outer_dst = b.addr;
+  t.gue = vip.mode == ForwardingMode::kGue;
+  t.gue_dst_port = s.node.gue_port;
+  t.flow_hash = hash;
+  if (!EncapTunnel(f, p, t)) return DropWith(Drop::kEncapFailed);
+  return Action::kUplink;
+}
+
+// Full NAT: the reverse entry's upkeep and the address and port rewrite. Out of line, so that
+// the other modes' path stays short.
+__attribute__((noinline)) Action Forwarder::SendNat(Frame* f, const ParsedPacket& p,
+                                                    const Snapshot& s, const VipEntry& vip,
+                                                    const BackendEntry& b, const FlowKey& key,
+                                                    uint64_t hash, ConnValue* entry,
+                                                    uint32_t now_ms, uint32_t expires) {
+  const std::vector<IpAddr>& addrs =
+      p.flow.family == IpFamily::kIpv4 ? s.node.nat_addrs4 : s.node.nat_addrs6;
+  if (addrs.empty()) return DropWith(Drop::kNoNatAddress);
+  if (p.ttl <= 1) return DropWith(Drop::kTtlExceeded);
+  const uint16_t backend_port = b.port != 0 ? b.port : p.flow.dst_port;
+  if (entry == nullptr) return DropWith(Drop::kNatPortsExhausted);  // not reached: NAT tracks
+  FlowKey rev;
+  rev.family = key.family;
+  rev.proto = key.proto;
+  rev.src = b.addr;
+  rev.src_port = backend_port;
+  bool allocate = !(entry->flags & kConnNat) || entry->backend != b.handle ||
+                  entry->nat_addr >= addrs.size();
+  // A TCP session the backend has not answered yet (a SYN, maybe spoofed) holds its port for
+  // the short timeout only, so unanswered SYNs cannot pin the port range for minutes.
+  const uint32_t unanswered = now_ms + s.node.tcp_closing_timeout_ms;
+  const bool tcp = key.proto == IPPROTO_TCP;
+  uint32_t rev_expires = expires;
+  if (!allocate) {
+    // Keep the reverse entry as fresh as the forward one (one-way flows included). If it was
+    // evicted and its port given to another flow meanwhile, this flow needs a new port.
+    rev.dst = addrs[entry->nat_addr];
+    rev.dst_port = entry->nat_port;
+    const uint64_t rh = FlowHash(rev);
+    const ConnValue* found = conns_->Find(rev, rh, now_ms);
+    if (found == nullptr) {
+      ConnValue rv;
+      rv.vip = vip.handle;
+      rv.flags = kConnReverse | (entry->flags & kConnClosing);
+      rv.nat_port = key.src_port;
+      rv.client = key.src;
+      if (tcp) rev_expires = std::min(expires, unanswered);
+      conns_->Insert(rev, rh, rv, now_ms, rev_expires, nullptr, entry);
+      ++counters_->nat_reverse_restored;
+    } else if (!(found->flags & kConnReverse) || found->client != key.src ||
+               found->nat_port != key.src_port) {
+      ++counters_->nat_reallocated;
+      allocate = true;
+    } else {
+      if (tcp && !(found->flags & kConnReplied)) rev_expires = std::min(expires, unanswered);
+      conns_->Lookup(rev, rh, now_ms, rev_expires);
+    }
+  } else if (tcp) {
+    rev_expires = std::min(expires, unanswered);
+  }
+  if (allocate) {
+    const uint32_t ai = static_cast<uint32_t>((hash >> 32) % addrs.size());
+    uint16_t port;
+    if (!AllocateNatPort(s, vip, b, key, addrs[ai], backend_port, now_ms, rev_expires, entry,
+                         &port)) {
+      return DropWith(Drop::kNatPortsExhausted);
+    }
+    entry->flags |= kConnNat;
+    entry->backend = b.handle;
+    entry->nat_addr = ai;
+    entry->nat_port = port;
+  }
+  if (rev_expires != expires) conns_->Lookup(key, hash, now_ms, rev_expires);
+  NatParams n;
+  n.family = p.flow.family;
+  n.src_mac = s.node.port_mac;
+  n.dst_mac = b.next_hop_mac;
+  n.new_src = addrs[entry->nat_addr];
+  n.new_dst = b.addr;
+  n.new_src_port = entry->nat_port;
+  n.new_dst_port = backend_port;
+  if (!RewriteNat(f, p, n)) return DropWith(Drop::kMalformed);
+  return Action::kUplink;
+}
+
+inline Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
                        const BackendEntry& b, const FlowKey& key, uint64_t hash, ConnValue* entry,
                        uint32_t now_ms, uint32_t expires) {
-  if (!b.resolved) return DropWith(Drop::kNoNeighbor);
+  if (!b.resolved) [[unlikely]] return DropWith(Drop::kNoNeighbor);
   const uint32_t len = f->len;
   switch (vip.mode) {
     case ForwardingMode::kDr:
       RewriteDr(f, s.node.port_mac, b.next_hop_mac);
       break;
     case ForwardingMode::kTun:
-    case ForwardingMode::kGue: {
-      TunnelParams t;
-      t.src_mac = s.node.port_mac;
-      t.dst_mac = b.next_hop_mac;
-      t.outer_family = b.family;
-      const bool v4 = b.family == IpFamily::kIpv4;
-      if (v4 ? !s.node.has_tunnel_src4 : !s.node.has_tunnel_src6) {
-        return DropWith(Drop::kNoTunnelSource);
+    case ForwardingMode::kGue:
+      // The backend's precomputed outer header, for untagged frames (nearly all of them).
+      if (b.tunnel.header_len != 0 && p.vlan_count == 0) [[likely]] {
+        if (!EncapTunnelWithTemplate(f, p, b.tunnel, hash)) return DropWith(Drop::kEncapFailed);
+      } else if (SendTunnelGeneral(f, p, s, vip, b, hash) == Action::kDrop) {
+        return Action::kDrop;
       }
-      t.outer_src = v4 ? s.node.tunnel_src4 : s.node.tunnel_src6;
-      t.outer_dst = b.addr;
-      t.gue = vip.mode == ForwardingMode::kGue;
-      t.gue_dst_port = s.node.gue_port;
-      t.flow_hash = hash;
-      if (!EncapTunnel(f, p, t)) return DropWith(Drop::kEncapFailed);
       break;
-    }
-    case ForwardingMode::kNat: {
-      const std::vector<IpAddr>& addrs =
-          p.flow.family == IpFamily::kIpv4 ? s.node.nat_addrs4 : s.node.nat_addrs6;
-      if (addrs.empty()) return DropWith(Drop::kNoNatAddress);
-      if (p.ttl <= 1) return DropWith(Drop::kTtlExceeded);
-      const uint16_t backend_port = b.port != 0 ? b.port : p.flow.dst_port;
-      if (entry == nullptr) return DropWith(Drop::kNatPortsExhausted);  // not reached: NAT tracks
-      FlowKey rev;
-      rev.family = key.family;
-      rev.proto = key.proto;
-      rev.src = b.addr;
-      rev.src_port = backend_port;
-      bool allocate = !(entry->flags & kConnNat) || entry->backend != b.handle ||
-                      entry->nat_addr >= addrs.size();
-      // A TCP session the backend has not answered yet (a SYN, maybe spoofed) holds its port for
-      // the short timeout only, so unanswered SYNs cannot pin the port range for minutes.
-      const uint32_t unanswered = now_ms + s.node.tcp_closing_timeout_ms;
-      const bool tcp = key.proto == IPPROTO_TCP;
-      uint32_t rev_expires = expires;
-      if (!allocate) {
-        // Keep the reverse entry as fresh as the forward one (one-way flows included). If it was
-        // evicted and its port given to another flow meanwhile, this flow needs a new port.
-        rev.dst = addrs[entry->nat_addr];
-        rev.dst_port = entry->nat_port;
-        const uint64_t rh = FlowHash(rev);
-        const ConnValue* found = conns_->Find(rev, rh, now_ms);
-        if (found == nullptr) {
-          ConnValue rv;
-          rv.vip = vip.handle;
-          rv.flags = kConnReverse | (entry->flags & kConnClosing);
-          rv.nat_port = key.src_port;
-          rv.client = key.src;
-          if (tcp) rev_expires = std::min(expires, unanswered);
-          conns_->Insert(rev, rh, rv, now_ms, rev_expires, nullptr, entry);
-          ++counters_->nat_reverse_restored;
-        } else if (!(found->flags & kConnReverse) || found->client != key.src ||
-                   found->nat_port != key.src_port) {
-          ++counters_->nat_reallocated;
-          allocate = true;
-        } else {
-          if (tcp && !(found->flags & kConnReplied)) rev_expires = std::min(expires, unanswered);
-          conns_->Lookup(rev, rh, now_ms, rev_expires);
-        }
-      } else if (tcp) {
-        rev_expires = std::min(expires, unanswered);
+    case ForwardingMode::kNat:
+      if (SendNat(f, p, s, vip, b, key, hash, entry, now_ms, expires) == Action::kDrop) {
+        return Action::kDrop;
       }
-      if (allocate) {
-        const uint32_t ai = static_cast<uint32_t>((hash >> 32) % addrs.size());
-        uint16_t port;
-        if (!AllocateNatPort(s, vip, b, key, addrs[ai], backend_port, now_ms, rev_expires, entry,
-                             &port)) {
-          return DropWith(Drop::kNatPortsExhausted);
-        }
-        entry->flags |= kConnNat;
-        entry->backend = b.handle;
-        entry->nat_addr = ai;
-        entry->nat_port = port;
-      }
-      if (rev_expires != expires) conns_->Lookup(key, hash, now_ms, rev_expires);
-      NatParams n;
-      n.family = p.flow.family;
-      n.src_mac = s.node.port_mac;
-      n.dst_mac = b.next_hop_mac;
-      n.new_src = addrs[entry->nat_addr];
-      n.new_dst = b.addr;
-      n.new_src_port = entry->nat_port;
-      n.new_dst_port = backend_port;
-      if (!RewriteNat(f, p, n)) return DropWith(Drop::kMalformed);
       break;
-    }
   }
   Count(counters_->vips, vip.handle, len);
   Count(counters_->backends, b.handle, len);

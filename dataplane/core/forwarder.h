@@ -112,7 +112,19 @@ class Forwarder {
   // hash and starts loading the table bucket, so that the misses of a whole burst overlap instead
   // of stalling each packet in turn. Returns the hash to pass to Process (kNoHash if none).
   uint64_t Prefetch(const ParsedPacket& p) const;
+  // The same, but only for packets to a VIP address of `s`: traffic for the kernel is neither
+  // hashed nor looked up in the table. Returns kNoHash for the others.
+  uint64_t Prefetch(const ParsedPacket& p, const Snapshot& s) const {
+    if (p.l3 != L3Kind::kIpv4 && p.l3 != L3Kind::kIpv6) return kNoHash;
+    if (!s.vip_table.HasAddressFast(p.flow.dst, p.flow.family)) return kNoHash;
+    return Prefetch(p);
+  }
   static constexpr uint64_t kNoHash = 0;
+  // Second stage of a burst, after Prefetch of every packet: by now the bucket lines have
+  // arrived; starts loading each flow's entry line, so that these misses overlap too.
+  void PrefetchEntry(uint64_t flow_hash) const {
+    if (flow_hash != kNoHash) conns_->PrefetchEntry(flow_hash);
+  }
 
   uint32_t handoff_worker() const { return handoff_worker_; }
 
@@ -120,24 +132,33 @@ class Forwarder {
   static uint32_t NatPortOwner(const NodeParams& node, uint16_t port, uint32_t num_workers);
 
  private:
+  // `vi` is the VipTable::Resolve answer for the packet (not kNotVipAddress).
   Action ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
-               uint64_t flow_hash);
+               uint64_t flow_hash, uint32_t vi);
   Action NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                   bool* matched);
   // Picks the backend of a flow: table hit, else Maglev (+ insert when `insert`).
   // With `track`, looks the flow up (refreshing it) and inserts it on a miss; without, only
   // reads the table. Sets *entry (tracked flows) and *expires.
-  const BackendEntry* Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
+  // Pick, Touch and Send are inlined into ToVip: one straight path per packet, without the
+  // register saves of three more calls. Their rare branches call out of line.
+  [[gnu::always_inline]] const BackendEntry* Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
                            const ParsedPacket& p, const Snapshot& s, uint32_t now_ms, bool track,
                            ConnValue** entry, uint32_t* expires);
   // Lookup with the idle timeout this packet earns; FIN/RST make the short timeout stick.
-  ConnValue* Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p, const NodeParams& node,
+  [[gnu::always_inline]] ConnValue* Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p, const NodeParams& node,
                    uint32_t now_ms, uint32_t* expires);
   // Removes the full-NAT reverse entry of a flow that is moving to another backend.
   void ForgetNat(const ConnValue& v, const FlowKey& key, const Snapshot& s);
-  Action Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
-              const BackendEntry& b, const FlowKey& key, uint64_t hash, ConnValue* entry,
-              uint32_t now_ms, uint32_t expires);
+  [[gnu::always_inline]] Action Send(Frame* f, const ParsedPacket& p, const Snapshot& s,
+                                     const VipEntry& vip, const BackendEntry& b,
+                                     const FlowKey& key, uint64_t hash, ConnValue* entry,
+                                     uint32_t now_ms, uint32_t expires);
+  Action SendTunnelGeneral(Frame* f, const ParsedPacket& p, const Snapshot& s,
+                           const VipEntry& vip, const BackendEntry& b, uint64_t hash);
+  Action SendNat(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
+                 const BackendEntry& b, const FlowKey& key, uint64_t hash, ConnValue* entry,
+                 uint32_t now_ms, uint32_t expires);
   // Picks a free full-NAT port of this worker's share and inserts the reverse entry, never
   // evicting `keep` (the caller's forward entry).
   bool AllocateNatPort(const Snapshot& s, const VipEntry& vip, const BackendEntry& b,

@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include <cstring>
+
 #include "dataplane/core/snake_names.h"
 
 namespace lb {
@@ -254,7 +256,92 @@ const char* ParseStatusDescription(ParseStatus s) {
   return i < static_cast<size_t>(ParseStatus::kCount) ? kDescriptions[i] : "unknown";
 }
 
+namespace {
+
+// The common case in one pass: an untagged IPv4 datagram without options and not fragmented, or
+// an IPv6 one without extension headers, carrying a well-formed TCP or UDP header. It fills `out`
+// exactly as the general parser would and returns true; anything else (including every error)
+// returns false, and the general parser starts over. Inline in ParsePacket: one call per packet.
+inline bool ParseFast(const uint8_t* data, size_t len, ParsedPacket* out) {
+  if (len < kEtherHeaderLen + kIpv4MinHeaderLen || len > 0xffff) return false;
+  const uint16_t ether_type = Read16(data + 12);
+  const uint8_t* ip = data + kEtherHeaderLen;
+  const size_t avail = len - kEtherHeaderLen;
+  size_t l4_off;
+  size_t end;
+  uint8_t proto;
+  if (ether_type == kEtherIpv4) {
+    // Version 4, IHL 5; no MF and offset 0 (DF allowed); total length inside the frame.
+    const size_t total = Read16(ip + 2);
+    if (ip[0] != 0x45 || (Read16(ip + 6) & 0x3fff) != 0 || total < kIpv4MinHeaderLen ||
+        total > avail) {
+      return false;
+    }
+    proto = ip[9];
+    l4_off = kEtherHeaderLen + kIpv4MinHeaderLen;
+    end = kEtherHeaderLen + total;
+  } else if (ether_type == kEtherIpv6) {
+    if (avail < kIpv6HeaderLen || (ip[0] >> 4) != 6) return false;
+    const size_t payload = Read16(ip + 4);
+    if (payload > avail - kIpv6HeaderLen) return false;
+    proto = ip[6];
+    l4_off = kEtherHeaderLen + kIpv6HeaderLen;
+    end = l4_off + payload;
+  } else {
+    return false;
+  }
+  const uint8_t* h = data + l4_off;
+  const size_t l4_avail = end - l4_off;
+  if (proto == IPPROTO_TCP) {
+    if (l4_avail < 20) return false;
+    const size_t doff = static_cast<size_t>(h[12] >> 4) * 4;
+    if (doff < 20 || doff > l4_avail) return false;
+  } else if (proto == IPPROTO_UDP) {
+    if (l4_avail < 8) return false;
+    const size_t ulen = Read16(h + 4);
+    if (ulen < 8 || ulen > l4_avail) return false;
+  } else {
+    return false;
+  }
+  *out = ParsedPacket();
+  out->ether_type = ether_type;
+  out->l3_offset = kEtherHeaderLen;
+  out->l4_offset = static_cast<uint16_t>(l4_off);
+  out->l3_end = static_cast<uint16_t>(end);
+  out->l4_proto = proto;
+  out->flow.proto = proto;
+  if (ether_type == kEtherIpv4) {
+    out->l3 = L3Kind::kIpv4;
+    out->ttl = ip[8];
+    out->flow.family = IpFamily::kIpv4;
+    std::memcpy(out->flow.src.bytes, ip + 12, 4);
+    std::memcpy(out->flow.dst.bytes, ip + 16, 4);
+  } else {
+    out->l3 = L3Kind::kIpv6;
+    out->ttl = ip[7];
+    out->flow.family = IpFamily::kIpv6;
+    std::memcpy(out->flow.src.bytes, ip + 8, 16);
+    std::memcpy(out->flow.dst.bytes, ip + 24, 16);
+  }
+  out->flow.src_port = ReadPort(h);
+  out->flow.dst_port = ReadPort(h + 2);
+  if (proto == IPPROTO_TCP) out->tcp_flags = h[13];
+  return true;
+}
+
+}  // namespace
+
 void ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out) {
+  if (ParseFast(data, len, out)) [[likely]] {
+    return;
+  }
+  internal::ParsePacketGeneral(data, len, out);
+}
+
+namespace internal {
+
+__attribute__((noinline)) void ParsePacketGeneral(const uint8_t* data, size_t len,
+                                                  ParsedPacket* out) {
   *out = ParsedPacket();
   if (len > 0xffff) {
     out->status = ParseStatus::kFrameTooLong;
@@ -305,6 +392,8 @@ void ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out) {
       return;
   }
 }
+
+}  // namespace internal
 
 ParsedPacket ParsePacket(const uint8_t* data, size_t len) {
   ParsedPacket p;

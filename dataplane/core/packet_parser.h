@@ -102,6 +102,12 @@ struct ParsedPacket {
 ParsedPacket ParsePacket(const uint8_t* data, size_t len);
 void ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out);
 
+namespace internal {
+// The general parser alone, without the fast path for plain TCP/UDP that ParsePacket tries
+// first. Both must give the same result for every input: tests compare them.
+void ParsePacketGeneral(const uint8_t* data, size_t len, ParsedPacket* out);
+}  // namespace internal
+
 }  // namespace lb
 
 #endif  // LBNODE_DATAPLANE_CORE_PACKET_PARSER_H_

@@ -43,6 +43,9 @@ struct BackendEntry {
   BackendState state = BackendState::kActive;
   bool resolved = false;   // next_hop_mac is known
   MacAddr next_hop_mac{};  // DR: the backend's MAC; TUN/GUE/NAT: the next hop's toward it
+  // Derived (PrepareSnapshot): the outer headers of a TUN/GUE backend, or header_len 0 when the
+  // worker must build them field by field (no template for this mode, family or node).
+  TunnelTemplate tunnel;
 };
 
 struct VipEntry {
@@ -94,6 +97,12 @@ struct Snapshot {
                                                                               : nullptr;
   }
 };
+
+// Computes the snapshot's derived data (tunnel templates) from its other fields. The snapshot
+// builder calls it last; whoever assembles or changes a snapshot by hand calls it again before
+// publishing, or the workers use stale templates. Without it the workers take the slow paths,
+// which give the same results.
+void PrepareSnapshot(Snapshot* s);
 
 }  // namespace lb
 

@@ -61,6 +61,34 @@ absl::StatusOr<VipTable> VipTable::Build(const std::vector<VipKey>& keys,
       fragment_port[at] = port;
     }
   }
+  // The address table: one slot per distinct (address, family), its services inline.
+  uint32_t addr_size = 16;
+  while (addr_size < 2 * keys.size()) addr_size <<= 1;
+  t.by_address_.assign(addr_size, AddrSlot{});
+  t.address_mask_ = addr_size - 1;
+  t.address_shift_ = 32 - static_cast<uint32_t>(__builtin_ctz(addr_size));
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    const VipKey& k = keys[i];
+    uint64_t a[2];
+    std::memcpy(a, k.addr.bytes, 16);
+    const uint64_t h = HashAddress(a[0], a[1], k.family);
+    uint32_t s = static_cast<uint32_t>(h >> 32) >> t.address_shift_;
+    while (t.by_address_[s].family != IpFamily::kNone &&
+           !(t.by_address_[s].family == k.family && t.by_address_[s].addr[0] == a[0] &&
+             t.by_address_[s].addr[1] == a[1])) {
+      s = (s + 1) & t.address_mask_;
+    }
+    AddrSlot& slot = t.by_address_[s];
+    slot.addr[0] = a[0];
+    slot.addr[1] = a[1];
+    slot.family = k.family;
+    if (slot.count < kInlineServices) {
+      slot.service[slot.count] =
+          static_cast<uint32_t>(k.port) | static_cast<uint32_t>(k.proto) << 16;
+      slot.vip[slot.count] = values.empty() ? i : values[i];
+    }
+    if (slot.count <= kInlineServices) ++slot.count;  // kInlineServices + 1: see slots_
+  }
   t.count_ = keys.size();
   return t;
 }

@@ -6,6 +6,7 @@
 #define LBNODE_DATAPLANE_CORE_VIP_TABLE_H_
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,6 +26,8 @@ struct VipKey {
 };
 
 inline constexpr uint32_t kNoVip = 0xffffffffu;
+// Resolve(): no VIP has the packet's destination address at all (not the LB's traffic).
+inline constexpr uint32_t kNotVipAddress = 0xfffffffeu;
 
 class VipTable {
  public:
@@ -45,6 +48,32 @@ class VipTable {
   // service matches is dropped and counted, not handed to the kernel.
   bool HasAddress(const IpAddr& addr, IpFamily family) const;
 
+  // The worker's per-packet question in one probe: kNotVipAddress when !HasAddress(dst, family);
+  // else LookupFragment(dst, family, proto) for a fragment and Lookup(dst, family, dst_port,
+  // proto) otherwise. One cache line answers it for an address with few services; the exact
+  // tables above are consulted only for fragments and for addresses with many services.
+  // HasAddress, from the one-line address table.
+  bool HasAddressFast(const IpAddr& addr, IpFamily family) const {
+    return FindAddress(addr, family) != nullptr;
+  }
+
+  uint32_t Resolve(const IpAddr& dst, IpFamily family, uint16_t dst_port, uint8_t proto,
+                   bool fragment) const {
+    const AddrSlot* slot = FindAddress(dst, family);
+    if (slot == nullptr) return kNotVipAddress;
+    if (fragment || slot->count > kInlineServices) [[unlikely]] {
+      return fragment ? LookupFragment(dst, family, proto) : Lookup(dst, family, dst_port, proto);
+    }
+    const uint32_t exact = static_cast<uint32_t>(dst_port) | static_cast<uint32_t>(proto) << 16;
+    const uint32_t any = static_cast<uint32_t>(proto) << 16;
+    uint32_t found = kNoVip;
+    for (uint32_t i = 0; i < slot->count; ++i) {
+      if (slot->service[i] == exact) return slot->vip[i];
+      if (slot->service[i] == any) found = slot->vip[i];
+    }
+    return found;
+  }
+
   size_t size() const { return count_; }
 
  private:
@@ -54,9 +83,41 @@ class VipTable {
   };
   static uint32_t Find(const std::vector<Slot>& slots, uint32_t mask, const VipKey& key);
 
+  // One address with up to kInlineServices services (port | proto << 16, port in network order;
+  // port 0 for an all-ports VIP) in one cache line. count > kInlineServices: the address has more
+  // services than fit, look them up in slots_.
+  static constexpr uint32_t kInlineServices = 5;
+  struct alignas(64) AddrSlot {
+    uint64_t addr[2];
+    IpFamily family = IpFamily::kNone;  // kNone: empty slot
+    uint8_t count = 0;
+    uint32_t service[kInlineServices];
+    uint32_t vip[kInlineServices];
+  };
+  static uint64_t HashAddress(uint64_t a0, uint64_t a1, IpFamily family) {
+    // Node-local: a multiply-xor of the address words; the top bits index the table.
+    return (a0 * 0x9e3779b97f4a7c15ULL) ^ ((a1 ^ static_cast<uint64_t>(family)) *
+                                           0xc2b2ae3d27d4eb4fULL);
+  }
+  const AddrSlot* FindAddress(const IpAddr& addr, IpFamily family) const {
+    if (by_address_.empty()) return nullptr;
+    uint64_t a[2];
+    std::memcpy(a, addr.bytes, 16);
+    const uint64_t h = HashAddress(a[0], a[1], family);
+    for (uint32_t s = static_cast<uint32_t>(h >> 32) >> address_shift_;;
+         s = (s + 1) & address_mask_) {
+      const AddrSlot& slot = by_address_[s];
+      if (slot.family == family && slot.addr[0] == a[0] && slot.addr[1] == a[1]) return &slot;
+      if (slot.family == IpFamily::kNone) return nullptr;  // load <= 1/2: the probe ends
+    }
+  }
+
   std::vector<Slot> slots_;      // open addressing, linear probing, power-of-two size
   std::vector<Slot> addresses_;  // same, keyed by address only (port 0, proto 0)
   std::vector<Slot> fragments_;  // same, keyed by address and protocol (port 0)
+  std::vector<AddrSlot> by_address_;  // open addressing by (address, family), linear probing
+  uint32_t address_mask_ = 0;
+  uint32_t address_shift_ = 32;
   uint32_t mask_ = 0;
   size_t count_ = 0;
 };

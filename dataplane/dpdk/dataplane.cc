@@ -288,16 +288,22 @@ void Dataplane::RunWorker(Worker* w) {
         break;
     }
   };
-  // Two passes over a burst: parse every packet and start its connection-table bucket load, then
-  // decide. With a table far larger than the caches, the bucket misses of the burst overlap.
+  // Three passes over a burst: parse every packet and start its connection-table bucket load;
+  // then, the buckets having arrived, start the loads of the flows' entries; then decide. With a
+  // table far larger than the caches, the misses of a whole burst overlap instead of stalling
+  // each packet twice in turn.
   const auto process_burst = [&](struct rte_mbuf** ms, uint32_t n, const Snapshot& snap,
                                  uint32_t now) {
     for (uint32_t i = 0; i < n; ++i) {
       if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(ms[i + 1], void*));
-      if (ms[i]->nb_segs > 1) continue;
+      if (ms[i]->nb_segs > 1) {
+        hashes[i] = Forwarder::kNoHash;
+        continue;
+      }
       ParsePacket(rte_pktmbuf_mtod(ms[i], uint8_t*), ms[i]->data_len, &parsed[i]);
-      hashes[i] = fwd.Prefetch(parsed[i]);
+      hashes[i] = fwd.Prefetch(parsed[i], snap);
     }
+    for (uint32_t i = 0; i < n; ++i) fwd.PrefetchEntry(hashes[i]);
     for (uint32_t i = 0; i < n; ++i) {
       struct rte_mbuf* m = ms[i];
       if (m->nb_segs > 1) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -456,6 +457,69 @@ TEST(PacketParser, EveryTruncationIsADrop) {
       EXPECT_NE(p.status, ParseStatus::kOk) << "prefix of " << n << " bytes";
     }
   }
+}
+
+void ExpectSameParse(const ParsedPacket& a, const ParsedPacket& b, const std::string& what) {
+  EXPECT_EQ(a.status, b.status) << what;
+  EXPECT_EQ(a.l3, b.l3) << what;
+  EXPECT_EQ(a.vlan_count, b.vlan_count) << what;
+  EXPECT_EQ(a.vlan_tci, b.vlan_tci) << what;
+  EXPECT_EQ(a.ether_type, b.ether_type) << what;
+  EXPECT_EQ(a.l3_offset, b.l3_offset) << what;
+  EXPECT_EQ(a.l4_offset, b.l4_offset) << what;
+  EXPECT_EQ(a.l3_end, b.l3_end) << what;
+  EXPECT_EQ(a.l4_proto, b.l4_proto) << what;
+  EXPECT_EQ(a.ttl, b.ttl) << what;
+  EXPECT_EQ(a.fragment, b.fragment) << what;
+  EXPECT_EQ(a.tcp_flags, b.tcp_flags) << what;
+  EXPECT_EQ(a.icmp_type, b.icmp_type) << what;
+  EXPECT_EQ(a.icmp_code, b.icmp_code) << what;
+  EXPECT_EQ(a.icmp_error, b.icmp_error) << what;
+  EXPECT_EQ(a.inner_l3_offset, b.inner_l3_offset) << what;
+  EXPECT_EQ(a.flow, b.flow) << what << ": " << a.flow.ToString() << " vs " << b.flow.ToString();
+}
+
+// ParsePacket tries a fast path for plain TCP/UDP before the general parser: both must agree on
+// every input. Seeds of every shape, each with every byte of its headers flipped in a few ways
+// and every truncation, cover both sides of each fast-path condition.
+TEST(PacketParser, FastPathMatchesGeneralParser) {
+  std::vector<Bytes> seeds = {
+      TcpV4(),
+      PacketBuilder().Ether().Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_UDP).Udp(5, 53).Payload(9)
+          .Finish(),
+      PacketBuilder().Ether().Ipv6("2001:db8::1", "2001:db8::2", IPPROTO_TCP).Tcp(1, 443, kTcpAck)
+          .Payload(4).Finish(),
+      PacketBuilder().Ether().Ipv6("2001:db8::1", "2001:db8::2", IPPROTO_UDP).Udp(7, 53).Finish(),
+      PacketBuilder().Ether().Vlan(5).Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_TCP).Tcp(1, 80, 2)
+          .Finish(),
+      PacketBuilder().Ether().Ipv6("2001:db8::1", "2001:db8::2", IPPROTO_FRAGMENT)
+          .Ipv6Fragment(IPPROTO_UDP, 0, true).Udp(1, 2).Payload(3).Finish(),
+  };
+  // Ethernet padding after a short datagram (a 64-byte minimum frame).
+  Bytes padded = PacketBuilder().Ether().Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_UDP).Udp(5, 53)
+                     .Finish();
+  padded.resize(60, 0);
+  seeds.push_back(padded);
+  size_t fast = 0;
+  for (const Bytes& seed : seeds) {
+    std::vector<Bytes> variants;
+    for (size_t n = 0; n <= seed.size(); ++n) variants.emplace_back(seed.begin(), seed.begin() + n);
+    for (size_t i = 12; i < std::min<size_t>(seed.size(), 80); ++i) {
+      for (uint8_t x : {0x01, 0x10, 0x40, 0x80, 0xff}) {
+        Bytes v = seed;
+        v[i] ^= x;
+        variants.push_back(v);
+      }
+    }
+    for (const Bytes& v : variants) {
+      ParsedPacket general;
+      internal::ParsePacketGeneral(v.data(), v.size(), &general);
+      const ParsedPacket p = Parse(v);
+      ExpectSameParse(p, general, "frame of " + std::to_string(v.size()) + " bytes");
+      fast += p.status == ParseStatus::kOk && p.vlan_count == 0 && p.fragment == Fragment::kNone;
+    }
+  }
+  EXPECT_GT(fast, 100u);  // the comparison did exercise the fast path
 }
 
 TEST(PacketParser, StatusNames) {

@@ -81,6 +81,50 @@ TEST(VipTable, FragmentsMapToOneVipPerAddressAndProtocol) {
   EXPECT_EQ(t->LookupFragment(a, IpFamily::kIpv4, IPPROTO_TCP), 1u);
 }
 
+// Resolve answers the worker's three questions in one probe: it must agree with them everywhere,
+// including addresses with more services than its inline slot holds.
+TEST(VipTable, ResolveAgreesWithHasAddressLookupAndLookupFragment) {
+  std::vector<VipKey> keys;
+  const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP};
+  for (uint32_t a = 0; a < 40; ++a) {
+    // Address a has a % 9 services: 0..8, i.e. below, at and above the inline capacity.
+    for (uint32_t j = 0; j < a % 9; ++j) {
+      const uint16_t port = static_cast<uint16_t>(j == 3 ? 0 : 80 + 7 * j);
+      keys.push_back({IpAddr::V4(0xcb007100u + a), htons(port), protos[(a + j) % 2],
+                      IpFamily::kIpv4});
+      keys.push_back(
+          {V6Key("2001:db8::" + std::to_string(a + 1), 0).addr, htons(port), protos[j % 2],
+           IpFamily::kIpv6});
+    }
+  }
+  auto t = VipTable::Build(keys);
+  ASSERT_TRUE(t.ok());
+  size_t found = 0;
+  for (uint32_t a = 0; a < 45; ++a) {
+    for (IpFamily family : {IpFamily::kIpv4, IpFamily::kIpv6}) {
+      const IpAddr addr = family == IpFamily::kIpv4
+                              ? IpAddr::V4(0xcb007100u + a)
+                              : V6Key("2001:db8::" + std::to_string(a + 1), 0).addr;
+      for (uint8_t proto : {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP}) {
+        for (uint16_t port : {0, 80, 87, 94, 101, 108, 115, 122, 129, 136, 443}) {
+          const uint16_t nport = htons(port);
+          for (bool fragment : {false, true}) {
+            const uint32_t want = !t->HasAddress(addr, family) ? kNotVipAddress
+                                  : fragment ? t->LookupFragment(addr, family, proto)
+                                             : t->Lookup(addr, family, nport, proto);
+            ASSERT_EQ(t->Resolve(addr, family, nport, proto, fragment), want)
+                << "address #" << a << " port " << port << " proto " << int{proto};
+            found += want < keys.size();
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(found, 500u);
+  EXPECT_EQ(VipTable().Resolve(IpAddr::V4(1), IpFamily::kIpv4, 0, IPPROTO_TCP, false),
+            kNotVipAddress);
+}
+
 TEST(VipTable, EmptyTableFindsNothing) {
   VipTable t;
   EXPECT_EQ(Find(t, V4Key("10.0.0.1", 80)), kNoVip);
