@@ -425,6 +425,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotBuilder::Build(
   backend_handles_ = std::move(backends_space);
   maglev_cache_ = std::move(cache);
   unresolved_ = std::move(unresolved);
+  PrepareSnapshot(snap.get());  // tunnel header templates for the workers
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
 

@@ -24,10 +24,14 @@ lab_take_uplink() {
     "{ type filter hook ingress device $ifc priority 0; policy drop; }"
 }
 
-# lab_dataplane_config <file prefix> <iface>: the dataplane section of a lab node's config:
-# no hugepages, net_af_packet on the uplink veth, the exception path on the TAP lb0.
+# lab_dataplane_config <file prefix> <iface> <work dir>: the dataplane section of a lab node's
+# config: no hugepages, net_af_packet on the uplink veth, the exception path on the TAP lb0; the
+# node's state directory and API socket in the test's own directory (a node restores its saved
+# state on start, so nodes must never share one).
 lab_dataplane_config() {
   cat <<CONF
+state_dir: "$3/state-$1"
+api { unix_socket: "$3/api-$1.sock" }
 dataplane {
   eal_args: ["-l", "0,1", "--no-huge", "-m", "256", "--no-pci", "--file-prefix", "$1",
              "--vdev", "net_af_packet0,iface=$2", "--vdev", "net_tap0,iface=lb0",

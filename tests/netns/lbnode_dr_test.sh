@@ -59,7 +59,7 @@ pids+=($!)
 ip netns exec "$ns_n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 lab_take_uplink "$ns_n" n0
 cat > "$work/node.textproto" <<CONF
-$(lab_dataplane_config "$tag" n0)
+$(lab_dataplane_config "$tag" n0 "$work")
 interface { name: "lb0" addresses: "10.77.0.10/24" mtu: 1500 }
 node { tunnel_source_ipv4: "10.77.0.10" }
 services {

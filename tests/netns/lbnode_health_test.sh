@@ -13,7 +13,7 @@ tag="lbhc$$"
 ns_s="${tag}s" ns_c="${tag}c" ns_n="${tag}n"
 work=$(mktemp -d)
 pids=()
-sock="$work/api.sock"
+sock="$work/api-$tag.sock"
 mport=$((20000 + $$ % 20000))
 
 cleanup() {
@@ -85,11 +85,9 @@ done
 ip netns exec "$ns_n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 lab_take_uplink "$ns_n" n0
 cat >"$work/node.textproto" <<CONF
-$(lab_dataplane_config "$tag" n0)
+$(lab_dataplane_config "$tag" n0 "$work")
 interface { name: "lb0" addresses: "10.78.0.10/24" mtu: 1500 }
 node { tunnel_source_ipv4: "10.78.0.10" }
-state_dir: "$work/state"
-api { unix_socket: "$sock" }
 metrics { listen: "127.0.0.1:$mport" }
 CONF
 ip netns exec "$ns_n" "$LBNODE" --config "$work/node.textproto" >"$work/lbnode.log" 2>&1 &

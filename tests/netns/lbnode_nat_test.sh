@@ -91,7 +91,7 @@ lab_take_uplink "$ns_n" n0
 # replies to those connections would be taken by lbnode and dropped as NAT replies without a
 # session. So the NAT range lies outside the kernel's: 61000-61999.
 cat > "$work/node.textproto" <<CONF
-$(lab_dataplane_config "$tag" n0)
+$(lab_dataplane_config "$tag" n0 "$work")
 interface { name: "lb0" addresses: ["$node/24", "$nat/24"] mtu: 1500 }
 node {
   nat_addresses: "$nat"

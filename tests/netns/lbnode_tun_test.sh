@@ -115,7 +115,7 @@ done
 # lb0's fail (and without a link-local address the kernel sends no neighbour solicitation).
 lab_take_uplink "$ns_n" n0
 cat > "$work/node.textproto" <<CONF
-$(lab_dataplane_config "$tag" n0)
+$(lab_dataplane_config "$tag" n0 "$work")
 interface { name: "lb0" addresses: ["10.77.0.10/24", "fd77::10/64"] mtu: 1500 }
 node { tunnel_source_ipv4: "10.77.0.10" tunnel_source_ipv6: "fd77::10" gue_port: 6080 }
 services {
