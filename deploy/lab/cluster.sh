@@ -88,14 +88,17 @@ lab_router() {
     done
     [ "$bfd" = 1 ] || sed -i '/ip ospf bfd/d' "$dir/ospfd.conf"
     chown -R frr:frr "$dir"
-    chmod 755 "$LAB_WORK" "$LAB_WORK/router"
+    # FRR drops root for user frr, who must reach the directory (mktemp makes 0700 ones).
+    local p=$LAB_WORK
+    while [ "$p" != / ] && [ "$p" != /tmp ]; do chmod o+rx "$p"; p=$(dirname "$p"); done
+    chmod o+rx "$LAB_WORK/router"
     for d in zebra bfdd ospfd; do
       local extra=()
-      [ "$d" = bfdd ] && extra=(--bfdctl "$dir/bfdd.sock")
+      if [ "$d" = bfdd ]; then extra=(--bfdctl "$dir/bfdd.sock"); fi
       ip netns exec "$r" "/usr/lib/frr/$d" --vty_socket "$dir" -z "$dir/zserv.api" \
         -i "$dir/$d.pid" -f "$dir/$d.conf" "${extra[@]}" >"$dir/$d.out" 2>&1 &
       lab_pids+=($!)
-      [ "$d" = zebra ] && lab_wait 100 test -S "$dir/zserv.api"
+      if [ "$d" = zebra ]; then lab_wait 100 test -S "$dir/zserv.api"; fi
     done
   fi
 }
