@@ -61,7 +61,7 @@ void InstallSignalHandlers() {
   std::memset(&sa, 0, sizeof(sa));
   sa.sa_handler = OnSignal;
   sa.sa_flags = SA_RESTART;
-  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
 }
 
 absl::StatusOr<v1::NodeConfig> ReadConfig(const std::string& path) {
@@ -195,7 +195,7 @@ std::vector<HealthChecker::Target> HealthTargets(const v1::ServiceConfig& config
   return out;
 }
 
-int Run(const std::string& config_path, bool check_only) {
+int Run(const std::string& config_path, bool check_only, bool fault_injection) {
   auto config = ReadConfig(config_path);
   if (!config.ok()) {
     Log(LogLevel::kError, std::string(config.status().message()));
@@ -430,6 +430,14 @@ int Run(const std::string& config_path, bool check_only) {
     }
     const unsigned sigs = g_signals.exchange(0);
     if (sigs & ((1u << SIGTERM) | (1u << SIGINT))) break;
+    if (sigs & (1u << SIGUSR2)) {
+      if (fault_injection) {
+        Log(LogLevel::kWarning, "fault injection (SIGUSR2): worker 0 stalls for 3 s");
+        (*dp)->StallWorker(0, 3000);
+      } else {
+        Log(LogLevel::kWarning, "SIGUSR2 ignored (fault injection is off)");
+      }
+    }
     if (sigs & (1u << SIGUSR1)) {
       Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
     }
@@ -457,6 +465,13 @@ int Run(const std::string& config_path, bool check_only) {
   }
   Log(LogLevel::kInfo, "stopping: withdrawing routes first");
   controller.WithdrawAllForShutdown();
+  if (config->routing().enabled()) {
+    // Keep forwarding while the routers move the flows away (they still send here until their
+    // route changes: BIRD routers compute routes on a 1 s tick).
+    const uint32_t grace = config->shutdown_grace_ms() ? config->shutdown_grace_ms() : 2000;
+    Log(LogLevel::kInfo, absl::StrCat("forwarding ", grace, " ms more while routers converge"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(grace));
+  }
   api.Shutdown();
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   Log(LogLevel::kDebug, "API server stopped");
@@ -489,7 +504,10 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config, "configuration file (text format of lb.v1.NodeConfig)")
       ->required();
   app.add_flag("--check", check, "validate the configuration file and exit");
+  bool fault_injection = false;
+  app.add_flag("--fault-injection", fault_injection,
+               "tests only: SIGUSR2 makes worker 0 stall for 3 s (the watchdog must withdraw)");
   CLI11_PARSE(app, argc, argv);
   lb::InstallSignalHandlers();  // before the EAL starts threads, so none dies of SIGUSR1
-  return lb::Run(config, check);
+  return lb::Run(config, check, fault_injection);
 }

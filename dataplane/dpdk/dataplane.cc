@@ -97,6 +97,7 @@ struct Dataplane::Worker {
   struct rte_eth_dev_tx_buffer* tx_uplink = nullptr;
   struct rte_eth_dev_tx_buffer* tx_exception = nullptr;
   std::atomic<uint64_t> loops{0};
+  std::atomic<uint32_t> stall_ms{0};  // fault injection (StallWorker)
 };
 
 absl::Status Dataplane::SetupPort(uint16_t port, uint16_t queues, bool rss) {
@@ -323,6 +324,15 @@ void Dataplane::RunWorker(Worker* w) {
   };
 
   while (running_.load(std::memory_order_relaxed)) {
+    if (const uint32_t stall = w->stall_ms.load(std::memory_order_relaxed)) [[unlikely]] {
+      // Fault injection: spin without progress, forwarding or quiescent points, like a worker
+      // caught in a loop. The watchdog must notice.
+      const uint64_t until = rte_get_tsc_cycles() + stall * tsc_per_ms;
+      while (rte_get_tsc_cycles() < until && running_.load(std::memory_order_relaxed)) {
+        rte_pause();
+      }
+      w->stall_ms.store(0, std::memory_order_relaxed);
+    }
     w->loops.fetch_add(1, std::memory_order_relaxed);
     const Snapshot& snap = *snapshot_.load(std::memory_order_acquire);
     const uint32_t now = static_cast<uint32_t>(rte_get_tsc_cycles() / tsc_per_ms);
@@ -364,6 +374,10 @@ void Dataplane::RunWorker(Worker* w) {
     rte_rcu_qsbr_thread_online(rcu_, w->id);
   }
   rte_rcu_qsbr_thread_offline(rcu_, w->id);
+}
+
+void Dataplane::StallWorker(uint32_t worker, uint32_t ms) {
+  if (worker < workers_.size()) workers_[worker]->stall_ms.store(ms, std::memory_order_relaxed);
 }
 
 bool Dataplane::Publish(std::shared_ptr<const Snapshot> snapshot) {

@@ -84,6 +84,10 @@ class Dataplane {
   // the count off by the flows changing at that instant. Costs a pass over every table.
   std::vector<uint64_t> CountConnectionsByVip() const;
 
+  // Fault injection for tests (lbnode --fault-injection, SIGUSR2): worker `worker` spins for
+  // `ms` without forwarding, counting loops or passing quiescent points, as a stuck worker would.
+  void StallWorker(uint32_t worker, uint32_t ms);
+
   MacAddr uplink_mac() const { return uplink_mac_; }
   uint16_t uplink_port() const { return uplink_; }
   uint32_t workers() const { return static_cast<uint32_t>(workers_.size()); }

@@ -223,7 +223,9 @@ CONF
 lab_start_lbnode() {
   local i=$1 n dir
   n=$(lab_ns "n$i") dir="$LAB_WORK/n$i"
-  ip netns exec "$n" "$LBNODE" --config "$dir/node.textproto" >>"$dir/lbnode.log" 2>&1 &
+  # shellcheck disable=SC2086  # LAB_LBNODE_ARGS: extra flags, e.g. --fault-injection
+  ip netns exec "$n" "$LBNODE" --config "$dir/node.textproto" ${LAB_LBNODE_ARGS:-} \
+    >>"$dir/lbnode.log" 2>&1 &
   lab_node_pid[$i]=$!
   lab_pids+=($!)
   lab_wait 150 test -S "$dir/api.sock" || { echo "node$i: lbnode did not come up"; cat "$dir/lbnode.log"; return 1; }

@@ -17,6 +17,7 @@ shift 3
 routers=("$@")
 [ ${#routers[@]} -gt 0 ] || routers=(bird frr)
 LAB_TAG="lbrt$$"
+LAB_LBNODE_ARGS=--fault-injection  # SIGUSR2 stalls a worker: the watchdog check below
 base=$(mktemp -d /tmp/lbrt.XXXXXX)
 LAB_WORK=$base
 source "$LAB_ROOT/deploy/lab/cluster.sh"
@@ -109,12 +110,51 @@ run_lab() {  # <bird|frr> <bfd 0|1>
     ms_until 20000 has_hop 10.99.0.11 >/dev/null || fail "$label: node1 not back after recovery"
   fi
 
+  if [ "$bfd" = 1 ]; then
+    # Watchdog: node2's only worker stalls for 3 s (fault injection). lbnode must see it, report
+    # the worker stuck and withdraw every VIP from BIRD. The withdrawal itself cannot reach the
+    # router through the stalled worker: the router drops node2 because BFD and OSPF hellos stop
+    # crossing it (fate sharing); with more workers, the others would carry the withdrawal.
+    sleep 6
+    t=$(now_ms)
+    kill -USR2 "${lab_node_pid[2]}"
+    ms_until 3000 bash -c "'$LBCTL' --target unix:$LAB_WORK/n2/api.sock status | grep -q STUCK" \
+      >/dev/null || fail "$label: watchdog did not report the stalled worker"
+    d=$(( $(now_ms) - t ))
+    ms_until 3000 bash -c "! grep -q stubnet $LAB_WORK/n2/bird.conf" >/dev/null ||
+      fail "$label: VIPs not withdrawn from BIRD's config while a worker was stuck"
+    grep -q "watchdog" "$LAB_WORK/n2/lbnode.log" || fail "$label: no watchdog log line"
+    ms_until 5000 bash -c "! ip -n $(lab_ns r) route show $LAB_VIP/32 | grep -q 10.99.0.12" \
+      >/dev/null || fail "$label: router kept the stalled node"
+    echo "FIGURE: $label worker stalled -> watchdog reports it after ${d} ms, VIPs withdrawn from BIRD, router dropped the node after $(( $(now_ms) - t )) ms"
+    ms_until 30000 has_hop 10.99.0.12 >/dev/null || fail "$label: node2 not back after the stall"
+  fi
+
+  if [ "$bfd" = 0 ]; then
+    # Clean shutdown: SIGTERM withdraws the routes first and keeps forwarding for the grace
+    # period, so the router moves away well before the OSPF dead interval (4 s) would.
+    sleep 6
+    t=$(now_ms)
+    kill -TERM "${lab_node_pid[2]}"
+    d=$(ms_until 10000 bash -c "! ip -n $(lab_ns r) route show $LAB_VIP/32 | grep -q 10.99.0.12") ||
+      fail "$label: SIGTERMed node2 still in the route"
+    wait "${lab_node_pid[2]}" || fail "$label: lbnode exit status $? after SIGTERM"
+    lab_forget "${lab_node_pid[2]}"
+    grep -q "withdrew every route before stopping" "$LAB_WORK/n2/lbnode.log" ||
+      fail "$label: no withdrawal logged at shutdown"
+    echo "FIGURE: $label SIGTERM of lbnode -> router drops the node after ${d} ms (withdrawal, no BFD)"
+    lab_start_lbnode 2 >/dev/null
+    ms_until 40000 has_hop 10.99.0.12 >/dev/null || fail "$label: restarted node2 not back"
+  fi
+
   # Hard failure: SIGKILL node2's lbnode, three times (restarted in between: it restores its
   # state, recreates lb0, and its BIRD picks the interface up again). OSPF hellos and BFD both
   # cross the dataplane, so the router notices by itself.
   local kills=()
   for round in 1 2 3; do
-    sleep 2  # BFD up again after a restart
+    # A BIRD router postpones the network-LSA change for a node that rejoined less than 5 s ago
+    # (MinLSInterval, LAB.md): wait that out so each kill measures detection, not the rejoin.
+    if [ "$kind" = bird ]; then sleep 6; else sleep 2; fi
     t=$(now_ms)
     kill -9 "${lab_node_pid[2]}"
     wait "${lab_node_pid[2]}" 2>/dev/null || true
