@@ -15,7 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev
   python3-scapy python3-grpcio prometheus valgrind
   # routing and the namespace lab
-  bird2 frr iproute2 iputils-ping nftables ethtool curl tcpdump procps psmisc
+  bird2 frr iproute2 iputils-ping nftables ethtool curl openssl tcpdump procps psmisc
 )
 
 missing=()
