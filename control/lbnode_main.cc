@@ -230,6 +230,15 @@ int Run(const std::string& config_path, bool check_only, bool fault_injection) {
                                        "API is never served over plaintext TCP"));
     return 2;
   }
+  if (config->routing().enabled()) {
+    // Validates the routing section (router id, timers, key file) without contacting BIRD.
+    auto a = MakeAnnouncer(*config, config->state_dir().empty() ? "/var/lib/lbnode"
+                                                                : config->state_dir());
+    if (!a.ok()) {
+      Log(LogLevel::kError, absl::StrCat(config_path, ": ", a.status().message()));
+      return 2;
+    }
+  }
   if (check_only) {
     Log(LogLevel::kInfo, absl::StrCat(config_path, ": configuration is valid"));
     return 0;
