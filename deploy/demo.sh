@@ -76,46 +76,52 @@ traffic() {
     out=$(lab_curl "http://$LAB_VIP/" || echo failed)
     perb[$out]=$(( ${perb[$out]:-0} + 1 ))
   done
-  printf '  by backend: '
-  for k in $(printf '%s\n' "${!perb[@]}" | sort); do printf '%s=%s ' "$k" "${perb[$k]}"; done
-  printf '\n  packets by node: '
+  last_backends="" last_nodes=""
+  for k in $(printf '%s\n' "${!perb[@]}" | sort); do last_backends+="${k#backend-}=${perb[$k]} "; done
   for i in 1 2 3; do
     after=$(lab_metric "$i" lbnode_vip_packets_total\{vip=\"$LAB_VIP:80/tcp\"\})
-    printf 'node%s=%s ' "$i" $(( ${after:-0} - ${before[$i]:-0} ))
+    last_nodes+="node$i=$(( ${after:-0} - ${before[$i]:-0} )) "
   done
-  echo
+  echo "  answered by backend: $last_backends"
+  echo "  VIP packets by node: $last_nodes"
   [ -z "${perb[failed]:-}" ] || echo "  (${perb[failed]} requests failed)"
+  summary+=("$2: $n requests; backends $last_backends; node packets $last_nodes${perb[failed]:+; ${perb[failed]} FAILED}")
 }
+summary=()
 declare -A before
 
 step "traffic: 120 HTTP requests from the client (each a new TCP connection)"
-traffic 120
+traffic 120 "all nodes"
 
 step "draining node2"
 t0=$(date +%s%N)
 lab_ctl 2 drain --timeout 30
 lab_wait 100 bash -c "! ip -n $(lab_ns r) route show $LAB_VIP/32 | grep -q 10.99.0.12" ||
   echo "node2 still in the router's route"
-echo "node2 left the router's route $(( ($(date +%s%N) - t0) / 1000000 )) ms after the drain request:"
+drain_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "node2 left the router's route $drain_ms ms after the drain request:"
+summary+=("drain: node2 left the router's route $drain_ms ms after 'lbctl drain'")
 ip -n "$(lab_ns r)" route show "$LAB_VIP/32" | sed 's/^/  /'
 echo "\$ lbctl drain --wait   (node2's connections run down: closed ones linger 10 s)"
 lab_ctl 2 drain --timeout 30 --wait
 step "traffic with node2 drained"
-traffic 120
+traffic 120 "node2 drained"
 
 step "undraining node2"
 lab_ctl 2 undrain
 lab_wait 150 bash -c "ip -n $(lab_ns r) route show $LAB_VIP/32 | grep -q 10.99.0.12" ||
   echo "node2 not back in the route"
 ip -n "$(lab_ns r)" route show "$LAB_VIP/32" | sed 's/^/  /'
-traffic 60
+traffic 60 "undrained"
 
 step "node status and stats (node1)"
 lab_ctl 1 status
 lab_ctl 1 stats
 
 step "summary"
-echo "router $router, $mode mode, 3 nodes, 4 backends; demo ran in $(( $(date +%s) - start )) s"
+echo "router $router, $mode mode, 3 nodes, 4 backends, VIP $LAB_VIP:80 (HTTP health checks)"
+printf '  %s\n' "${summary[@]}"
+echo "demo ran in $(( $(date +%s) - start )) s"
 if [ "$keep" = 1 ]; then
   echo
   echo "The lab stays up. Try:"
