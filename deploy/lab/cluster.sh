@@ -220,6 +220,8 @@ CONF
 lab_start_lbnode() {
   local i=$1 n dir
   n=$(lab_ns "n$i") dir="$LAB_WORK/n$i"
+  # A killed lbnode leaves its socket file behind: waiting for the file would not wait at all.
+  rm -f "$dir/api.sock"
   ip netns exec "$n" "$LBNODE" --config "$dir/node.textproto" >>"$dir/lbnode.log" 2>&1 &
   lab_node_pid[$i]=$!
   lab_pids+=($!)
