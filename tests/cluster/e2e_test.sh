@@ -262,3 +262,80 @@ if ! lab_ctl 3 vip list 2>/dev/null | grep -q 9000; then
 fi
 lab_wait 300 nexthops_are 3 || fail "node3 not back in the route 30 s after its restart"
 figure "hard failure: node3 back in the router's route $(( $(date +%s) - t )) s after lbnode restarted"
+
+# ---------------------------------------------------------------------------------------------
+step "5. backend failure: b4's servers stop under load (500 connections)"
+load_start bfail 500 12
+sleep 2
+t=$(date +%s%N)
+stop_echo 4
+lab_stop_http 4
+lab_wait 100 all_healthy_is 0 "$V80" 10.99.0.24 || fail "b4 still healthy for :80 on some node"
+lab_wait 100 all_healthy_is 0 "$V9K" 10.99.0.24 || fail "b4 still healthy for :9000 on some node"
+down_ms=$(( ($(date +%s%N) - t) / 1000000 ))
+lab_log "b4 unhealthy on every node after $down_ms ms"
+J=$(http_burst 200)
+lab_log "200 new HTTP connections: $J"
+new80=$J
+[ "$(jget 'd.get("failed", 0)')" = 0 ] || fail "new connections failed after b4's removal: $J"
+[ "$(jget 'd.get("backend-b4", 0)')" = 0 ] || fail "new connections reached the dead b4: $J"
+load_wait bfail
+on_b4=$(jget 'd["by_backend"].get("b4", 0)')
+broken_b4=$(jget 'd["broken_by_backend"].get("b4", 0)')
+broken_other=$(( $(jget 'd["broken"]') - broken_b4 ))
+figure "backend failure: b4 unhealthy on all nodes ${down_ms} ms after its servers stopped (interval 1000 ms, fall 2); 200 new connections after: $new80; of 500 long-lived: $broken_b4/$on_b4 on b4 broke (expected), $broken_other of the $(( 500 - on_b4 )) on other backends moved/broke, stalled $(jget 'd["stalled"]')"
+[ "$broken_other" = 0 ] || fail "connections to healthy backends were disturbed"
+[ "$(jget 'd["stalled"]')" = 0 ] || fail "connections stalled"
+lab_start_http 4
+start_echo 4
+lab_wait 100 all_healthy_is 1 "$V9K" 10.99.0.24 || fail "b4 not healthy again"
+lab_wait 100 all_healthy_is 1 "$V80" 10.99.0.24 || fail "b4 not healthy again for :80"
+
+# ---------------------------------------------------------------------------------------------
+step "6. config change under load: adding b5 to $V9K on the fleet (500 connections)"
+load_start add 500 12
+sleep 3
+lab_ctl_all backend add "$V9K" 10.99.0.25 >/dev/null
+lab_wait 100 all_healthy_is 1 "$V9K" 10.99.0.25 || fail "b5 not healthy on every node"
+load_wait add
+disturbed=$(( $(jget 'd["broken"]') + $(jget 'd["stalled"]') ))
+figure "config change: $(jget 'd["connected"]') existing connections, $disturbed disturbed ($(( disturbed * 100 / 500 ))%) by adding a 5th backend: $(jget 'd["errors"]'), longest wait $(jget 'd["max_wait_s"]') s"
+[ "$(jget 'd["connected"]')" = 500 ] || fail "not every connection came up"
+[ "$disturbed" = 0 ] || fail "existing connections disturbed by adding a backend"
+load_start add2 200 1
+load_wait add2
+figure "config change: 200 new connections afterwards by backend: $(jget 'd["by_backend"]')"
+[ "$(jget 'd["by_backend"].get("b5", 0)')" -gt 0 ] || fail "no new connection reached b5"
+[ "$(jget 'd["broken"]')" = 0 ] || fail "new connections broke"
+
+# ---------------------------------------------------------------------------------------------
+step "7. bad input on the wire under load (300 connections)"
+for i in 1 2 3; do dbefore[$i]=$(drops_sum "$i"); done
+metrics 1 | grep '^lbnode_drops_total' >"$LAB_WORK/drops1.before" || true
+load_start bad 300 18
+macs=()
+for i in 1 2 3; do macs+=("$(ip -n "$R" neigh show "10.99.0.1$i" | awk '{print $5}')"); done
+[ "${#macs[@]}" = 3 ] && [ -n "${macs[2]}" ] || fail "router has no neighbour entries for the nodes"
+brmac=$(ip netns exec "$R" cat /sys/class/net/br0/address)
+t=$(date +%s)
+sent3=$(ip netns exec "$C" "$PY" "$HERE/bad_input.py" l3 "$VIP" | awk '/^bad_input l3:/ {print $3}')
+sent2=$(ip netns exec "$R" "$PY" "$HERE/bad_input.py" l2 br0 "$brmac" "${macs[@]}" | awk '/^bad_input l2:/ {print $3}')
+[ -n "$sent3" ] && [ -n "$sent2" ] || fail "bad_input.py did not send"
+sent_s=$(( $(date +%s) - t ))
+load_wait bad
+alive=0 api=0 dsum="" drops_ok=1
+for i in 1 2 3; do
+  kill -0 "${lab_node_pid[$i]}" 2>/dev/null && alive=$(( alive + 1 ))
+  lab_ctl "$i" status >/dev/null 2>&1 && api=$(( api + 1 ))
+  dd=$(( $(drops_sum "$i") - ${dbefore[$i]} ))
+  dsum+="node$i=+$dd "
+  [ "$dd" -gt 0 ] || drops_ok=0
+done
+reasons=$(metrics 1 | grep '^lbnode_drops_total' | awk 'NR==FNR {b[$1]=$2; next} $2 - b[$1] > 0 {sub(/.*reason="/, "", $1); sub(/"}/, "", $1); printf "%s+%d ", $1, $2 - b[$1]}' "$LAB_WORK/drops1.before" -)
+figure "bad input: $sent3 packets from the client through the router + $sent2 frames on the segment to the nodes' MACs in ${sent_s} s; nodes alive $alive/3, API answering $api/3; drops $dsum; node1 by reason: $reasons"
+figure "bad input: long-lived connections $(jget 'd["connected"]')/300 up, broken $(jget 'd["broken"]') $(jget 'd["errors"]'), stalled $(jget 'd["stalled"]'), longest wait $(jget 'd["max_wait_s"]') s"
+[ "$alive" = 3 ] && [ "$api" = 3 ] || fail "a node died or its API stopped answering"
+[ "$drops_ok" = 1 ] || fail "drop counters did not rise on every node"
+[ "$(jget 'd["broken"]')" = 0 ] && [ "$(jget 'd["stalled"]')" = 0 ] || fail "connections disturbed by bad input"
+nexthops_are 3 || fail "router lost a node during the bad input"
+step "all checks passed"
