@@ -91,7 +91,9 @@ jget() { "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); exec("print(" + s
 
 metrics() { ip netns exec "$(lab_ns "n$1")" curl -s --max-time 2 http://127.0.0.1:9100/metrics; }
 vip_packets() { metrics "$1" | awk -v m="lbnode_vip_packets_total{vip=\"$2\"}" '$1 == m {print $2; f=1} END {if (!f) print 0}'; }
-drops_sum() { metrics "$1" | awk '$1 ~ /^lbnode_drops_total/ {s += $2} END {print s + 0}'; }
+# Packets dropped: every reason but parse_* (lbnode exports those as a breakdown of "malformed"
+# in the same family, so a plain sum would count malformed packets twice).
+drops_sum() { metrics "$1" | awk '$1 ~ /^lbnode_drops_total/ && $1 !~ /reason="parse_/ {s += $2} END {print s + 0}'; }
 healthy() {  # <node> <vip> <backend>: prints 1/0
   metrics "$1" | awk -v m="lbnode_backend_healthy{vip=\"$2\",backend=\"$3\"}" '$1 == m {print $2}'
 }
