@@ -498,14 +498,27 @@ std::vector<std::string> NodeController::WantedLocked(
     node_reason = "a worker is stuck (watchdog)";
   } else if (node_drained_) {
     node_reason = "node drained";
-  } else if (!HealthReadyLocked()) {
-    node_reason = "waiting for the first health verdicts";
   }
   std::set<std::string> prefixes;
+  std::set<std::string> present;
   for (const v1::Vip& vip : config_.vips()) {
     auto key = VipKeyString(KeyOf(vip));
     if (!key.ok()) continue;
+    present.insert(*key);
+    if (!vips_verdicted_.count(*key)) {
+      bool all = true;
+      if (HasHealthCheck(vip)) {
+        for (const v1::Backend& b : vip.backends()) {
+          auto it = health_.find(HealthKey(*key, b.address()));
+          all &= it != health_.end() && it->second.checked;
+        }
+      }
+      if (all) vips_verdicted_.insert(*key);
+    }
     std::string reason = node_reason;
+    if (reason.empty() && !vips_verdicted_.count(*key)) {
+      reason = "waiting for the first health verdicts";
+    }
     if (reason.empty() && vip_drains_.count(*key)) reason = "VIP drained";
     if (reason.empty()) {
       bool any = false;
@@ -514,6 +527,10 @@ std::vector<std::string> NodeController::WantedLocked(
     }
     if (reasons) (*reasons)[*key] = reason;
     if (reason.empty()) prefixes.insert(Prefix(vip.address()));
+  }
+  // A VIP deleted and created again waits for its verdicts again.
+  for (auto it = vips_verdicted_.begin(); it != vips_verdicted_.end();) {
+    it = present.count(*it) ? std::next(it) : vips_verdicted_.erase(it);
   }
   return {prefixes.begin(), prefixes.end()};
 }

@@ -205,6 +205,11 @@ class NodeController {
   std::vector<bool> worker_alive_;
   std::vector<uint64_t> last_rx_;
   bool all_workers_alive_ = true;
+  // VIPs (keys) whose backends all had a first health verdict once. Until then the VIP is not
+  // announced; afterwards a backend added at run time (no verdict yet, kept in Maglev) does not
+  // withdraw it. (A node-wide gate withdrew every VIP on every node of a fleet at once when a
+  // backend was added through the fleet.)
+  mutable std::set<std::string> vips_verdicted_;
 
   // Announcements (written by Tick).
   std::vector<std::string> applied_routes_;

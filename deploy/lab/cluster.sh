@@ -223,6 +223,8 @@ CONF
 lab_start_lbnode() {
   local i=$1 n dir
   n=$(lab_ns "n$i") dir="$LAB_WORK/n$i"
+  # A killed lbnode leaves its socket file behind: waiting for the file would not wait at all.
+  rm -f "$dir/api.sock"
   # shellcheck disable=SC2086  # LAB_LBNODE_ARGS: extra flags, e.g. --fault-injection
   ip netns exec "$n" "$LBNODE" --config "$dir/node.textproto" ${LAB_LBNODE_ARGS:-} \
     >>"$dir/lbnode.log" 2>&1 &
