@@ -78,7 +78,14 @@ std::string RenderMetrics(const NodeController& ctl) {
   }
   w.Family("lbnode_drops_total", "counter", "Packets dropped, by reason.");
   for (const auto& [reason, value] : stats.drops()) {
+    if (reason.rfind("parse_", 0) == 0) continue;  // the breakdown of "malformed", below
     w.Sample("lbnode_drops_total", Label("reason", reason), value);
+  }
+  w.Family("lbnode_malformed_total", "counter",
+           "Malformed packets (drops with reason malformed), by what the parser found.");
+  for (const auto& [reason, value] : stats.drops()) {
+    if (reason.rfind("parse_", 0) != 0) continue;
+    w.Sample("lbnode_malformed_total", Label("reason", reason.substr(6)), value);
   }
 
   w.Family("lbnode_conn_table_capacity", "gauge", "Connection-table entries, all workers.");

@@ -867,47 +867,15 @@ void NodeController::UpdateDrainsLocked(const std::vector<uint64_t>* counts, int
 
 void NodeController::Tick() {
   const int64_t now = NowMs();
-  // 1. Health verdicts.
-  std::vector<std::tuple<std::string, bool, std::string>> verdicts;
-  {
-    std::lock_guard<std::mutex> lock(health_queue_mu_);
-    verdicts.swap(health_queue_);
-  }
   Dataplane* dp;
   {
     std::lock_guard<std::mutex> lock(mu_);
     dp = hooks_.dataplane;
-    bool rebuild = false;
-    for (const auto& [key, healthy, reason] : verdicts) {
-      HealthVerdict& h = health_[key];
-      const bool changed = !h.checked || h.healthy != healthy;
-      const bool was = h.healthy;
-      h.last_error = healthy ? "" : reason;
-      if (!changed) continue;
-      const bool first = !h.checked;
-      h.checked = true;
-      h.healthy = healthy;
-      if (first && healthy) continue;  // no verdict -> healthy: the dataplane already agrees
-      rebuild |= (first ? true : was != healthy);
-      const size_t bar = key.find('|');
-      const std::string vip = key.substr(0, bar), backend = key.substr(bar + 1);
-      Log(healthy ? LogLevel::kInfo : LogLevel::kWarning,
-          absl::StrCat("backend ", backend, " of ", vip, healthy ? " is healthy" : " is unhealthy",
-                       reason.empty() ? "" : ": ", reason));
-      Emit(v1::Event::KIND_HEALTH, vip, backend, healthy,
-           absl::StrCat(backend, healthy ? " healthy" : " unhealthy", reason.empty() ? "" : ": ",
-                        reason));
-    }
-    if (rebuild) {
-      if (absl::Status st = PublishLocked(config_); !st.ok()) {
-        Log(LogLevel::kError, absl::StrCat("rebuild after a health change: ", st.message()));
-      }
-    }
   }
   if (dp == nullptr) return;
-  // 2. Watchdog.
+  // 1. Watchdog.
   const DataplaneCounters c = dp->Collect();
-  // 3. Drain progress: count connections about once a second while a drain is incomplete.
+  // Drain progress (counted below): about once a second while a drain is incomplete.
   bool need_count = false, need_exported = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -944,12 +912,52 @@ void NodeController::Tick() {
     need_count = any && now - last_count_ms_ >= 1000;
     need_exported = any_unwithdrawn && hooks_.exported_routes != nullptr;
   }
+  // 2. Health verdicts (after the watchdog, which must not wait behind a publish).
+  std::vector<std::tuple<std::string, bool, std::string>> verdicts;
+  {
+    std::lock_guard<std::mutex> lock(health_queue_mu_);
+    verdicts.swap(health_queue_);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool rebuild = rebuild_pending_ && all_workers_alive_;
+    for (const auto& [key, healthy, reason] : verdicts) {
+      HealthVerdict& h = health_[key];
+      const bool changed = !h.checked || h.healthy != healthy;
+      const bool was = h.healthy;
+      h.last_error = healthy ? "" : reason;
+      if (!changed) continue;
+      const bool first = !h.checked;
+      h.checked = true;
+      h.healthy = healthy;
+      if (first && healthy) continue;  // no verdict -> healthy: the dataplane already agrees
+      rebuild |= (first ? true : was != healthy);
+      const size_t bar = key.find('|');
+      const std::string vip = key.substr(0, bar), backend = key.substr(bar + 1);
+      Log(healthy ? LogLevel::kInfo : LogLevel::kWarning,
+          absl::StrCat("backend ", backend, " of ", vip, healthy ? " is healthy" : " is unhealthy",
+                       reason.empty() ? "" : ": ", reason));
+      Emit(v1::Event::KIND_HEALTH, vip, backend, healthy,
+           absl::StrCat(backend, healthy ? " healthy" : " unhealthy", reason.empty() ? "" : ": ",
+                        reason));
+    }
+    if (rebuild && !all_workers_alive_) {
+      // A stuck worker would hold the publish (RCU) for a second per attempt and keep the
+      // watchdog from running: publish once the workers make progress again.
+      rebuild_pending_ = true;
+    } else if (rebuild) {
+      rebuild_pending_ = false;
+      if (absl::Status st = PublishLocked(config_); !st.ok()) {
+        Log(LogLevel::kError, absl::StrCat("rebuild after a health change: ", st.message()));
+      }
+    }
+  }
   std::vector<uint64_t> counts;
   if (need_count) {
     counts = dp->CountConnectionsByVip();
     last_count_ms_ = now;
   }
-  // 4. Announcements.
+  // 3. Announcements.
   std::vector<std::string> wanted;
   bool apply = false;
   {

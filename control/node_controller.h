@@ -205,6 +205,7 @@ class NodeController {
   std::vector<bool> worker_alive_;
   std::vector<uint64_t> last_rx_;
   bool all_workers_alive_ = true;
+  bool rebuild_pending_ = false;  // a health change waits for stuck workers to recover
   // VIPs (keys) whose backends all had a first health verdict once. Until then the VIP is not
   // announced; afterwards a backend added at run time (no verdict yet, kept in Maglev) does not
   // withdraw it. (A node-wide gate withdrew every VIP on every node of a fleet at once when a

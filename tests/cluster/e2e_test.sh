@@ -91,8 +91,8 @@ jget() { "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); exec("print(" + s
 
 metrics() { ip netns exec "$(lab_ns "n$1")" curl -s --max-time 2 http://127.0.0.1:9100/metrics; }
 vip_packets() { metrics "$1" | awk -v m="lbnode_vip_packets_total{vip=\"$2\"}" '$1 == m {print $2; f=1} END {if (!f) print 0}'; }
-# Packets dropped: every reason but parse_* (lbnode exports those as a breakdown of "malformed"
-# in the same family, so a plain sum would count malformed packets twice).
+# Packets dropped, every reason (lbnode_malformed_total is the breakdown of reason="malformed",
+# in its own family).
 drops_sum() { metrics "$1" | awk '$1 ~ /^lbnode_drops_total/ && $1 !~ /reason="parse_/ {s += $2} END {print s + 0}'; }
 healthy() {  # <node> <vip> <backend>: prints 1/0
   metrics "$1" | awk -v m="lbnode_backend_healthy{vip=\"$2\",backend=\"$3\"}" '$1 == m {print $2}'
@@ -313,7 +313,7 @@ figure "config change: 200 new connections afterwards by backend: $(jget 'd["by_
 # ---------------------------------------------------------------------------------------------
 step "7. bad input on the wire under load (300 connections)"
 for i in 1 2 3; do dbefore[$i]=$(drops_sum "$i"); done
-metrics 1 | grep '^lbnode_drops_total' >"$LAB_WORK/drops1.before" || true
+metrics 1 | grep -E '^lbnode_(drops|malformed)_total' >"$LAB_WORK/drops1.before" || true
 load_start bad 300 18
 macs=()
 for i in 1 2 3; do macs+=("$(ip -n "$R" neigh show "10.99.0.1$i" | awk '{print $5}')"); done
@@ -333,7 +333,7 @@ for i in 1 2 3; do
   dsum+="node$i=+$dd "
   [ "$dd" -gt 0 ] || drops_ok=0
 done
-reasons=$(metrics 1 | grep '^lbnode_drops_total' | awk 'NR==FNR {b[$1]=$2; next} $2 - b[$1] > 0 {sub(/.*reason="/, "", $1); sub(/"}/, "", $1); printf "%s+%d ", $1, $2 - b[$1]}' "$LAB_WORK/drops1.before" -)
+reasons=$(metrics 1 | grep -E '^lbnode_(drops|malformed)_total' | awk 'NR==FNR {b[$1]=$2; next} $2 - b[$1] > 0 {sub(/.*reason="/, "", $1); sub(/"}/, "", $1); printf "%s+%d ", $1, $2 - b[$1]}' "$LAB_WORK/drops1.before" -)
 figure "bad input: $sent3 packets from the client through the router + $sent2 frames on the segment to the nodes' MACs in ${sent_s} s; nodes alive $alive/3, API answering $api/3; drops $dsum; node1 by reason: $reasons"
 figure "bad input: long-lived connections $(jget 'd["connected"]')/300 up, broken $(jget 'd["broken"]') $(jget 'd["errors"]'), stalled $(jget 'd["stalled"]'), longest wait $(jget 'd["max_wait_s"]') s"
 [ "$alive" = 3 ] && [ "$api" = 3 ] || fail "a node died or its API stopped answering"
