@@ -508,6 +508,13 @@ int main(int argc, char** argv) {
   CLI::App app{
       "lbnode: anycast L4 load-balancer node (DPDK dataplane, Maglev, DR/TUN/GUE/full NAT).\n"
       "Reads a text-format lb.v1.NodeConfig; deploy/lbnode.example.textproto documents one."};
+  app.footer(
+      "Serves the gRPC API (lb.v1.LoadBalancer; lbctl) on api.unix_socket, /metrics on\n"
+      "metrics.listen, and drives BIRD when routing.enabled. The desired state lives in\n"
+      "state_dir and wins over the file's services once saved.\n"
+      "Signals: SIGTERM/SIGINT withdraw every route, keep forwarding shutdown_grace_ms, then\n"
+      "stop; SIGUSR1 logs every counter. Exit codes: 0 clean stop, 1 runtime failure (EAL,\n"
+      "ports, sockets), 2 bad configuration or saved state.");
   std::string config;
   bool check = false;
   app.add_option("-c,--config", config, "configuration file (text format of lb.v1.NodeConfig)")
