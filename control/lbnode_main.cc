@@ -70,16 +70,8 @@ absl::StatusOr<v1::NodeConfig> ReadConfig(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   v1::NodeConfig config;
-  struct Collector : google::protobuf::io::ErrorCollector {
-    std::string errors;
-    void AddError(int line, int column, const std::string& message) override {
-      absl::StrAppend(&errors, "line ", line + 1, " column ", column + 1, ": ", message, "; ");
-    }
-  } collector;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&collector);
-  if (!parser.ParseFromString(text.str(), &config)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", collector.errors));
+  if (absl::Status st = ParseTextFormat(text.str(), &config); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
   }
   if (config.dataplane().uplink().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": dataplane.uplink is required"));
@@ -232,8 +224,8 @@ int Run(const std::string& config_path, bool check_only, bool fault_injection) {
   }
   if (config->routing().enabled()) {
     // Validates the routing section (router id, timers, key file) without contacting BIRD.
-    auto a = MakeAnnouncer(*config, config->state_dir().empty() ? "/var/lib/lbnode"
-                                                                : config->state_dir());
+    auto a = MakeAnnouncer(*config,
+                           config->state_dir().empty() ? "/var/lib/lbnode" : config->state_dir());
     if (!a.ok()) {
       Log(LogLevel::kError, absl::StrCat(config_path, ": ", a.status().message()));
       return 2;

@@ -45,6 +45,12 @@ bool HasHealthCheck(const v1::Vip& vip) {
          vip.health_check().type() == v1::HealthCheck::TYPE_HTTP;
 }
 
+// A change whose state cannot be saved is refused whole.
+absl::Status PersistError(const absl::Status& st) {
+  return absl::UnavailableError(
+      absl::StrCat("cannot persist the state, nothing changed: ", st.message()));
+}
+
 uint32_t Weight(const v1::Backend& b) { return b.has_weight() ? b.weight() : 1; }
 
 bool AdminActive(const v1::Backend& b) {
@@ -251,8 +257,7 @@ absl::StatusOr<uint64_t> NodeController::CommitLocked(v1::ServiceConfig next,
     if (key.ok() && vip_drains_.count(*key)) drains[*key] = vip_drains_[*key];
   }
   if (absl::Status st = SaveLocked(next, node_drained_, drains); !st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot persist the state, nothing changed: ", st.message()));
+    return PersistError(st);
   }
   if (hooks_.dataplane != nullptr && !hooks_.dataplane->Publish(*std::move(snap))) {
     Log(LogLevel::kError, "a worker did not pass a quiescent point within 1 s: stuck?");
@@ -556,8 +561,7 @@ absl::StatusOr<v1::DrainReport> NodeController::DrainNode(uint32_t timeout_s) {
   for (const v1::Vip& v : config_.vips()) keys.push_back(*VipKeyString(KeyOf(v)));
   if (!node_drained_) {
     if (absl::Status st = SaveLocked(config_, true, vip_drains_); !st.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot persist the state, nothing changed: ", st.message()));
+      return PersistError(st);
     }
     node_drained_ = true;
     node_drain_ = Drain{};
@@ -576,8 +580,7 @@ absl::Status NodeController::UndrainNode() {
   if (shutting_down_) return absl::UnavailableError("lbnode is shutting down");
   if (!node_drained_) return absl::OkStatus();
   if (absl::Status st = SaveLocked(config_, false, vip_drains_); !st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot persist the state, nothing changed: ", st.message()));
+    return PersistError(st);
   }
   node_drained_ = false;
   node_drain_ = Drain{};
@@ -602,8 +605,7 @@ absl::StatusOr<v1::DrainReport> NodeController::DrainVip(const v1::VipKey& k, ui
     if (!hooks_.apply_routes) d.withdrawn_ms = d.requested_ms;
     next[key] = d;
     if (absl::Status st = SaveLocked(config_, node_drained_, next); !st.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot persist the state, nothing changed: ", st.message()));
+      return PersistError(st);
     }
     vip_drains_ = std::move(next);
     Log(LogLevel::kInfo, absl::StrCat("VIP ", key, " drained"));
@@ -623,8 +625,7 @@ absl::Status NodeController::UndrainVip(const v1::VipKey& k) {
   std::map<std::string, Drain> next = vip_drains_;
   next.erase(key);
   if (absl::Status st = SaveLocked(config_, node_drained_, next); !st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot persist the state, nothing changed: ", st.message()));
+    return PersistError(st);
   }
   vip_drains_ = std::move(next);
   Log(LogLevel::kInfo, absl::StrCat("VIP ", key, " undrained"));

@@ -36,6 +36,20 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
 
 }  // namespace
 
+absl::Status ParseTextFormat(const std::string& text, google::protobuf::Message* message) {
+  struct Collector : google::protobuf::io::ErrorCollector {
+    std::string errors;
+    void AddError(int line, int column, const std::string& what) override {
+      absl::StrAppend(&errors, errors.empty() ? "" : "; ", "line ", line + 1, " column ",
+                      column + 1, ": ", what);
+    }
+  } collector;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&collector);
+  if (!parser.ParseFromString(text, message)) return absl::InvalidArgumentError(collector.errors);
+  return absl::OkStatus();
+}
+
 absl::Status WriteFileAtomic(const std::string& path, const std::string& contents) {
   const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -76,17 +90,9 @@ absl::StatusOr<std::optional<v1::SavedState>> StateStore::Load() const {
   }
   std::stringstream text;
   text << in.rdbuf();
-  struct Collector : google::protobuf::io::ErrorCollector {
-    std::string errors;
-    void AddError(int line, int column, const std::string& message) override {
-      absl::StrAppend(&errors, "line ", line + 1, " column ", column + 1, ": ", message, "; ");
-    }
-  } collector;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&collector);
   v1::SavedState state;
-  if (!parser.ParseFromString(text.str(), &state)) {
-    return absl::DataLossError(absl::StrCat(path(), ": ", collector.errors));
+  if (absl::Status st = ParseTextFormat(text.str(), &state); !st.ok()) {
+    return absl::DataLossError(absl::StrCat(path(), ": ", st.message()));
   }
   return std::optional<v1::SavedState>(std::move(state));
 }

@@ -10,9 +10,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
 #include "lb/v1/node.pb.h"
 
 namespace lb {
+
+// Parses protobuf text format into `message`; the error lists every problem with its line and
+// column ("line 3 column 7: ...").
+absl::Status ParseTextFormat(const std::string& text, google::protobuf::Message* message);
 
 // Writes `contents` to `path` atomically (temp file + fsync + rename + directory fsync).
 absl::Status WriteFileAtomic(const std::string& path, const std::string& contents);
