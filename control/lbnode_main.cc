@@ -486,10 +486,6 @@ int Run(const std::string& config_path, bool check_only, bool fault_injection) {
   (*dp)->StopAndClose();
   Log(LogLevel::kInfo, FormatCounters((*dp)->Collect(), *(*dp)->current()));
   dp->reset();
-  const std::string runtime_dir = rte_eal_get_runtime_dir();
-  rte_eal_cleanup();
-  std::error_code ec;
-  std::filesystem::remove_all(runtime_dir, ec);  // /var/run/dpdk/<file prefix>
   return 0;
 }
 
@@ -517,5 +513,7 @@ int main(int argc, char** argv) {
                "tests only: SIGUSR2 makes worker 0 stall for 3 s (the watchdog must withdraw)");
   CLI11_PARSE(app, argc, argv);
   lb::InstallSignalHandlers();  // before the EAL starts threads, so none dies of SIGUSR1
-  return lb::Run(config, check, fault_injection);
+  const int rc = lb::Run(config, check, fault_injection);
+  lb::CleanupEal();  // also after a failure once the EAL was up
+  return rc;
 }

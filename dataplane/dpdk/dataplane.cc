@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -69,6 +70,14 @@ absl::Status InitEal(const std::vector<std::string>& args) {
              : absl::OkStatus());
   eal_ready.store(result->ok());
   return *result;
+}
+
+void CleanupEal() {
+  if (!eal_ready.exchange(false)) return;
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
+  rte_eal_cleanup();
+  std::error_code ec;
+  std::filesystem::remove_all(runtime_dir, ec);  // /var/run/dpdk/<file prefix>
 }
 
 absl::StatusOr<MacAddr> PortMac(const std::string& name) {

@@ -30,6 +30,11 @@ namespace lb {
 // return the first call's result.
 absl::Status InitEal(const std::vector<std::string>& args);
 
+// Releases the EAL (rte_eal_cleanup) and removes its runtime directory
+// (/var/run/dpdk/<file prefix>), if InitEal succeeded; for the end of the process, on every exit
+// path (an lbnode that fails after the EAL started must not leave the directory behind).
+void CleanupEal();
+
 // The MAC address of ethdev `name` (after InitEal).
 absl::StatusOr<MacAddr> PortMac(const std::string& name);
 
