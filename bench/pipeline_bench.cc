@@ -157,8 +157,8 @@ struct TableMemory {
       std::perror("mmap");
       std::exit(1);
     }
-    uint8_t* aligned = reinterpret_cast<uint8_t*>(
-        (reinterpret_cast<uintptr_t>(p) + k2M - 1) / k2M * k2M);
+    uint8_t* aligned =
+        reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + k2M - 1) / k2M * k2M);
     madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     base = aligned;
   }
@@ -318,15 +318,17 @@ int main(int argc, char** argv) {
     if (!wanted(full)) return;
     const auto snap = MakeSnapshot(s);
     const bool is_new = traffic == Traffic::kNew;
-    const uint32_t n = is_new ? static_cast<uint32_t>(std::min<uint64_t>(packets, 1u << 22)) : flows;
+    const uint32_t n =
+        is_new ? static_cast<uint32_t>(std::min<uint64_t>(packets, 1u << 22)) : flows;
     const uint64_t pk = is_new ? n / kBurst * kBurst : packets;
     const std::vector<uint8_t> frames =
         MakeFrames(s, n, is_new ? 0x4000'0000u : 0, traffic != Traffic::kNonVip);
     // Room for every flow at load 1/2 (NAT: two entries per flow), and never below 2^22.
-    uint64_t cap = std::max<uint64_t>(1u << 22, 2ull * n * (s.mode == ForwardingMode::kNat ? 2 : 1));
-    cap = std::min<uint64_t>(ConnTable::RoundCapacity(static_cast<uint32_t>(
-                                 std::min<uint64_t>(cap, 1u << 31))),
-                             1u << 31);
+    uint64_t cap =
+        std::max<uint64_t>(1u << 22, 2ull * n * (s.mode == ForwardingMode::kNat ? 2 : 1));
+    cap = std::min<uint64_t>(
+        ConnTable::RoundCapacity(static_cast<uint32_t>(std::min<uint64_t>(cap, 1u << 31))),
+        1u << 31);
     std::printf("%-50s", full.c_str());
     for (bool h : page_kinds) {
       const Row r = Run(s, *snap, frames, n, pk, static_cast<uint32_t>(cap),
@@ -389,10 +391,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("\nconnection table: %zu bytes per entry (64-byte key+value line, 8 bytes of bucket "
-              "header); 2^22 entries per worker = %zu MiB\n",
-              ConnTable::MemoryBytes(1u << 22) / (1u << 22),
-              ConnTable::MemoryBytes(1u << 22) >> 20);
+  std::printf(
+      "\nconnection table: %zu bytes per entry (64-byte key+value line, 8 bytes of bucket "
+      "header); 2^22 entries per worker = %zu MiB\n",
+      ConnTable::MemoryBytes(1u << 22) / (1u << 22), ConnTable::MemoryBytes(1u << 22) >> 20);
   const std::string runtime_dir = rte_eal_get_runtime_dir();
   rte_eal_cleanup();
   std::error_code ec;

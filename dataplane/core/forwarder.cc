@@ -134,7 +134,8 @@ Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint
     return DropWith(Drop::kIcmpToVip);
   }
   const bool fragment = p.fragment != Fragment::kNone;
-  if (vi >= s.vips.size()) [[unlikely]] return DropWith(Drop::kNoService);  // kNoVip included
+  if (vi >= s.vips.size()) [[unlikely]]
+    return DropWith(Drop::kNoService);  // kNoVip included
   const VipEntry& vip = s.vips[vi];
   if (vip.mode == ForwardingMode::kNat) {
     if (fragment) return DropWith(Drop::kNatFragment);
@@ -156,13 +157,15 @@ Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint
   // error must neither create a flow nor change its idle timeout.
   const BackendEntry* b =
       Pick(vip, *key, hash, p, s, now_ms, /*track=*/!fragment && !p.icmp_error, &entry, &expires);
-  if (b == nullptr) [[unlikely]] return DropWith(Drop::kNoBackend);
-  if (p.icmp_error) [[unlikely]] ++counters_->icmp_errors;
+  if (b == nullptr) [[unlikely]]
+    return DropWith(Drop::kNoBackend);
+  if (p.icmp_error) [[unlikely]]
+    ++counters_->icmp_errors;
   return Send(f, p, s, vip, *b, *key, hash, entry, now_ms, expires);
 }
 
 inline ConnValue* Forwarder::Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p,
-                            const NodeParams& node, uint32_t now_ms, uint32_t* expires) {
+                                   const NodeParams& node, uint32_t now_ms, uint32_t* expires) {
   *expires = now_ms + IdleTimeout(p, node);
   ConnValue* v = conns_->Lookup(key, hash, now_ms, *expires);
   if (v == nullptr) return nullptr;
@@ -177,8 +180,9 @@ inline ConnValue* Forwarder::Touch(const FlowKey& key, uint64_t hash, const Pars
 }
 
 inline const BackendEntry* Forwarder::Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
-                                    const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
-                                    bool track, ConnValue** entry, uint32_t* expires) {
+                                           const ParsedPacket& p, const Snapshot& s,
+                                           uint32_t now_ms, bool track, ConnValue** entry,
+                                           uint32_t* expires) {
   ConnValue* v = nullptr;
   if (track) {
     v = Touch(key, hash, p, s.node, now_ms, expires);
@@ -273,8 +277,8 @@ __attribute__((noinline)) Action Forwarder::SendNat(Frame* f, const ParsedPacket
   rev.proto = key.proto;
   rev.src = b.addr;
   rev.src_port = backend_port;
-  bool allocate = !(entry->flags & kConnNat) || entry->backend != b.handle ||
-                  entry->nat_addr >= addrs.size();
+  bool allocate =
+      !(entry->flags & kConnNat) || entry->backend != b.handle || entry->nat_addr >= addrs.size();
   // A TCP session the backend has not answered yet (a SYN, maybe spoofed) holds its port for
   // the short timeout only, so unanswered SYNs cannot pin the port range for minutes.
   const uint32_t unanswered = now_ms + s.node.tcp_closing_timeout_ms;
@@ -332,10 +336,11 @@ __attribute__((noinline)) Action Forwarder::SendNat(Frame* f, const ParsedPacket
   return Action::kUplink;
 }
 
-inline Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
-                       const BackendEntry& b, const FlowKey& key, uint64_t hash, ConnValue* entry,
-                       uint32_t now_ms, uint32_t expires) {
-  if (!b.resolved) [[unlikely]] return DropWith(Drop::kNoNeighbor);
+inline Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s,
+                              const VipEntry& vip, const BackendEntry& b, const FlowKey& key,
+                              uint64_t hash, ConnValue* entry, uint32_t now_ms, uint32_t expires) {
+  if (!b.resolved) [[unlikely]]
+    return DropWith(Drop::kNoNeighbor);
   const uint32_t len = f->len;
   switch (vip.mode) {
     case ForwardingMode::kDr:

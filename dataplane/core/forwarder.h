@@ -142,20 +142,22 @@ class Forwarder {
   // reads the table. Sets *entry (tracked flows) and *expires.
   // Pick, Touch and Send are inlined into ToVip: one straight path per packet, without the
   // register saves of three more calls. Their rare branches call out of line.
-  [[gnu::always_inline]] const BackendEntry* Pick(const VipEntry& vip, const FlowKey& key, uint64_t hash,
-                           const ParsedPacket& p, const Snapshot& s, uint32_t now_ms, bool track,
-                           ConnValue** entry, uint32_t* expires);
+  [[gnu::always_inline]] const BackendEntry* Pick(const VipEntry& vip, const FlowKey& key,
+                                                  uint64_t hash, const ParsedPacket& p,
+                                                  const Snapshot& s, uint32_t now_ms, bool track,
+                                                  ConnValue** entry, uint32_t* expires);
   // Lookup with the idle timeout this packet earns; FIN/RST make the short timeout stick.
-  [[gnu::always_inline]] ConnValue* Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p, const NodeParams& node,
-                   uint32_t now_ms, uint32_t* expires);
+  [[gnu::always_inline]] ConnValue* Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p,
+                                          const NodeParams& node, uint32_t now_ms,
+                                          uint32_t* expires);
   // Removes the full-NAT reverse entry of a flow that is moving to another backend.
   void ForgetNat(const ConnValue& v, const FlowKey& key, const Snapshot& s);
   [[gnu::always_inline]] Action Send(Frame* f, const ParsedPacket& p, const Snapshot& s,
-                                     const VipEntry& vip, const BackendEntry& b,
-                                     const FlowKey& key, uint64_t hash, ConnValue* entry,
-                                     uint32_t now_ms, uint32_t expires);
-  Action SendTunnelGeneral(Frame* f, const ParsedPacket& p, const Snapshot& s,
-                           const VipEntry& vip, const BackendEntry& b, uint64_t hash);
+                                     const VipEntry& vip, const BackendEntry& b, const FlowKey& key,
+                                     uint64_t hash, ConnValue* entry, uint32_t now_ms,
+                                     uint32_t expires);
+  Action SendTunnelGeneral(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
+                           const BackendEntry& b, uint64_t hash);
   Action SendNat(Frame* f, const ParsedPacket& p, const Snapshot& s, const VipEntry& vip,
                  const BackendEntry& b, const FlowKey& key, uint64_t hash, ConnValue* entry,
                  uint32_t now_ms, uint32_t expires);

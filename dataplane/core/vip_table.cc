@@ -83,8 +83,8 @@ absl::StatusOr<VipTable> VipTable::Build(const std::vector<VipKey>& keys,
     slot.addr[1] = a[1];
     slot.family = k.family;
     if (slot.count < kInlineServices) {
-      slot.service[slot.count] =
-          static_cast<uint32_t>(k.port) | static_cast<uint32_t>(k.proto) << 16;
+      slot.service[slot.count] = static_cast<uint32_t>(k.port) | static_cast<uint32_t>(k.proto)
+                                                                     << 16;
       slot.vip[slot.count] = values.empty() ? i : values[i];
     }
     if (slot.count <= kInlineServices) ++slot.count;  // kInlineServices + 1: see slots_

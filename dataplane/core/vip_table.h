@@ -96,8 +96,8 @@ class VipTable {
   };
   static uint64_t HashAddress(uint64_t a0, uint64_t a1, IpFamily family) {
     // Node-local: a multiply-xor of the address words; the top bits index the table.
-    return (a0 * 0x9e3779b97f4a7c15ULL) ^ ((a1 ^ static_cast<uint64_t>(family)) *
-                                           0xc2b2ae3d27d4eb4fULL);
+    return (a0 * 0x9e3779b97f4a7c15ULL) ^
+           ((a1 ^ static_cast<uint64_t>(family)) * 0xc2b2ae3d27d4eb4fULL);
   }
   const AddrSlot* FindAddress(const IpAddr& addr, IpFamily family) const {
     if (by_address_.empty()) return nullptr;
@@ -112,9 +112,9 @@ class VipTable {
     }
   }
 
-  std::vector<Slot> slots_;      // open addressing, linear probing, power-of-two size
-  std::vector<Slot> addresses_;  // same, keyed by address only (port 0, proto 0)
-  std::vector<Slot> fragments_;  // same, keyed by address and protocol (port 0)
+  std::vector<Slot> slots_;           // open addressing, linear probing, power-of-two size
+  std::vector<Slot> addresses_;       // same, keyed by address only (port 0, proto 0)
+  std::vector<Slot> fragments_;       // same, keyed by address and protocol (port 0)
   std::vector<AddrSlot> by_address_;  // open addressing by (address, family), linear probing
   uint32_t address_mask_ = 0;
   uint32_t address_shift_ = 32;

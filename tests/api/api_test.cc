@@ -87,8 +87,8 @@ class Lbnode {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-    stub_ = LoadBalancer::NewStub(grpc::CreateCustomChannel(
-        "unix:" + socket(), grpc::InsecureChannelCredentials(), args));
+    stub_ = LoadBalancer::NewStub(
+        grpc::CreateCustomChannel("unix:" + socket(), grpc::InsecureChannelCredentials(), args));
     for (int i = 0; i < 200; ++i) {
       int status;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {

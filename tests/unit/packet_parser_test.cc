@@ -485,19 +485,36 @@ void ExpectSameParse(const ParsedPacket& a, const ParsedPacket& b, const std::st
 TEST(PacketParser, FastPathMatchesGeneralParser) {
   std::vector<Bytes> seeds = {
       TcpV4(),
-      PacketBuilder().Ether().Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_UDP).Udp(5, 53).Payload(9)
+      PacketBuilder()
+          .Ether()
+          .Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_UDP)
+          .Udp(5, 53)
+          .Payload(9)
           .Finish(),
-      PacketBuilder().Ether().Ipv6("2001:db8::1", "2001:db8::2", IPPROTO_TCP).Tcp(1, 443, kTcpAck)
-          .Payload(4).Finish(),
+      PacketBuilder()
+          .Ether()
+          .Ipv6("2001:db8::1", "2001:db8::2", IPPROTO_TCP)
+          .Tcp(1, 443, kTcpAck)
+          .Payload(4)
+          .Finish(),
       PacketBuilder().Ether().Ipv6("2001:db8::1", "2001:db8::2", IPPROTO_UDP).Udp(7, 53).Finish(),
-      PacketBuilder().Ether().Vlan(5).Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_TCP).Tcp(1, 80, 2)
+      PacketBuilder()
+          .Ether()
+          .Vlan(5)
+          .Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_TCP)
+          .Tcp(1, 80, 2)
           .Finish(),
-      PacketBuilder().Ether().Ipv6("2001:db8::1", "2001:db8::2", IPPROTO_FRAGMENT)
-          .Ipv6Fragment(IPPROTO_UDP, 0, true).Udp(1, 2).Payload(3).Finish(),
+      PacketBuilder()
+          .Ether()
+          .Ipv6("2001:db8::1", "2001:db8::2", IPPROTO_FRAGMENT)
+          .Ipv6Fragment(IPPROTO_UDP, 0, true)
+          .Udp(1, 2)
+          .Payload(3)
+          .Finish(),
   };
   // Ethernet padding after a short datagram (a 64-byte minimum frame).
-  Bytes padded = PacketBuilder().Ether().Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_UDP).Udp(5, 53)
-                     .Finish();
+  Bytes padded =
+      PacketBuilder().Ether().Ipv4("192.0.2.1", "203.0.113.1", IPPROTO_UDP).Udp(5, 53).Finish();
   padded.resize(60, 0);
   seeds.push_back(padded);
   size_t fast = 0;

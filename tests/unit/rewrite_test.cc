@@ -619,8 +619,14 @@ TEST(EncapTunnel, RejectsAnOuterFamilyOfNone) {
 // The template path must give what EncapTunnel gives, byte for byte, success or failure, for
 // every untagged frame; GUE over IPv6 (a checksum over the payload) has no template.
 TEST(EncapTunnelWithTemplate, SameBytesAsEncapTunnel) {
-  std::vector<Bytes> inputs = {TcpV4(), UdpV6(), TcpV6(), Padded(TcpV4(), 6), Arp(), Lldp(),
-                               BigUdpV4(65535 - 14 - 20), BigUdpV4(65535 - 14 - 20 + 1),
+  std::vector<Bytes> inputs = {TcpV4(),
+                               UdpV6(),
+                               TcpV6(),
+                               Padded(TcpV4(), 6),
+                               Arp(),
+                               Lldp(),
+                               BigUdpV4(65535 - 14 - 20),
+                               BigUdpV4(65535 - 14 - 20 + 1),
                                BigUdpV4(65535 - 14 - 28)};
   inputs.push_back(PacketBuilder()
                        .Ether()

@@ -90,11 +90,10 @@ TEST(VipTable, ResolveAgreesWithHasAddressLookupAndLookupFragment) {
     // Address a has a % 9 services: 0..8, i.e. below, at and above the inline capacity.
     for (uint32_t j = 0; j < a % 9; ++j) {
       const uint16_t port = static_cast<uint16_t>(j == 3 ? 0 : 80 + 7 * j);
-      keys.push_back({IpAddr::V4(0xcb007100u + a), htons(port), protos[(a + j) % 2],
-                      IpFamily::kIpv4});
       keys.push_back(
-          {V6Key("2001:db8::" + std::to_string(a + 1), 0).addr, htons(port), protos[j % 2],
-           IpFamily::kIpv6});
+          {IpAddr::V4(0xcb007100u + a), htons(port), protos[(a + j) % 2], IpFamily::kIpv4});
+      keys.push_back({V6Key("2001:db8::" + std::to_string(a + 1), 0).addr, htons(port),
+                      protos[j % 2], IpFamily::kIpv6});
     }
   }
   auto t = VipTable::Build(keys);
