@@ -195,6 +195,14 @@ int NodeController::FindVipLocked(const v1::VipKey& key, std::string* canonical)
   return -1;
 }
 
+absl::StatusOr<int> NodeController::ExistingVipLocked(const v1::VipKey& k,
+                                                      std::string* canonical) const {
+  const int at = FindVipLocked(k, canonical);
+  if (at == -2) return VipKeyString(k).status();
+  if (at < 0) return absl::NotFoundError(absl::StrCat("vip: no VIP ", *canonical));
+  return at;
+}
+
 bool NodeController::HealthyLocked(const std::string& vip_key, const v1::Vip& vip,
                                    const v1::Backend& b) const {
   if (!HasHealthCheck(vip)) return true;
@@ -340,9 +348,9 @@ absl::StatusOr<uint64_t> NodeController::CreateVip(const v1::Vip& vip) {
 absl::StatusOr<uint64_t> NodeController::DeleteVip(const v1::VipKey& k) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string key;
-  const int at = FindVipLocked(k, &key);
-  if (at == -2) return VipKeyString(k).status();
-  if (at < 0) return absl::NotFoundError(absl::StrCat("vip: no VIP ", key));
+  const absl::StatusOr<int> found = ExistingVipLocked(k, &key);
+  if (!found.ok()) return found.status();
+  const int at = *found;
   v1::ServiceConfig next = config_;
   next.mutable_vips()->DeleteSubrange(at, 1);
   return CommitLocked(std::move(next), absl::StrCat("deleted VIP ", key), true);
@@ -352,9 +360,9 @@ absl::StatusOr<uint64_t> NodeController::AddBackend(const v1::VipKey& k,
                                                     const v1::Backend& backend) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string key;
-  const int at = FindVipLocked(k, &key);
-  if (at == -2) return VipKeyString(k).status();
-  if (at < 0) return absl::NotFoundError(absl::StrCat("vip: no VIP ", key));
+  const absl::StatusOr<int> found = ExistingVipLocked(k, &key);
+  if (!found.ok()) return found.status();
+  const int at = *found;
   auto addr = ParseIp(backend.address());
   if (!addr.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("backend.address: ", addr.status().message()));
@@ -375,9 +383,9 @@ absl::StatusOr<uint64_t> NodeController::RemoveBackend(const v1::VipKey& k,
                                                        const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string key;
-  const int at = FindVipLocked(k, &key);
-  if (at == -2) return VipKeyString(k).status();
-  if (at < 0) return absl::NotFoundError(absl::StrCat("vip: no VIP ", key));
+  const absl::StatusOr<int> found = ExistingVipLocked(k, &key);
+  if (!found.ok()) return found.status();
+  const int at = *found;
   if (!ParseIp(address).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("address: not an IP address: \"", address, "\""));
@@ -397,9 +405,9 @@ absl::StatusOr<uint64_t> NodeController::RemoveBackend(const v1::VipKey& k,
 absl::StatusOr<uint64_t> NodeController::UpdateBackend(const v1::UpdateBackendRequest& r) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string key;
-  const int at = FindVipLocked(r.vip(), &key);
-  if (at == -2) return VipKeyString(r.vip()).status();
-  if (at < 0) return absl::NotFoundError(absl::StrCat("vip: no VIP ", key));
+  const absl::StatusOr<int> found = ExistingVipLocked(r.vip(), &key);
+  if (!found.ok()) return found.status();
+  const int at = *found;
   if (!ParseIp(r.address()).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("address: not an IP address: \"", r.address(), "\""));
@@ -593,9 +601,8 @@ absl::StatusOr<v1::DrainReport> NodeController::DrainVip(const v1::VipKey& k, ui
   std::lock_guard<std::mutex> lock(mu_);
   if (shutting_down_) return absl::UnavailableError("lbnode is shutting down");
   std::string key;
-  const int at = FindVipLocked(k, &key);
-  if (at == -2) return VipKeyString(k).status();
-  if (at < 0) return absl::NotFoundError(absl::StrCat("vip: no VIP ", key));
+  const absl::StatusOr<int> found = ExistingVipLocked(k, &key);
+  if (!found.ok()) return found.status();
   if (!vip_drains_.count(key)) {
     std::map<std::string, Drain> next = vip_drains_;
     Drain d;
@@ -618,9 +625,8 @@ absl::Status NodeController::UndrainVip(const v1::VipKey& k) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutting_down_) return absl::UnavailableError("lbnode is shutting down");
   std::string key;
-  const int at = FindVipLocked(k, &key);
-  if (at == -2) return VipKeyString(k).status();
-  if (at < 0) return absl::NotFoundError(absl::StrCat("vip: no VIP ", key));
+  const absl::StatusOr<int> found = ExistingVipLocked(k, &key);
+  if (!found.ok()) return found.status();
   if (!vip_drains_.count(key)) return absl::OkStatus();
   std::map<std::string, Drain> next = vip_drains_;
   next.erase(key);

@@ -173,6 +173,8 @@ class NodeController {
   absl::Status SaveLocked(const v1::ServiceConfig& services, bool node_drained,
                           const std::map<std::string, Drain>& vip_drains) const;
   int FindVipLocked(const v1::VipKey& key, std::string* canonical) const;
+  // The index of an existing VIP, or INVALID_ARGUMENT (bad key) / NOT_FOUND naming it.
+  absl::StatusOr<int> ExistingVipLocked(const v1::VipKey& key, std::string* canonical) const;
   bool HealthyLocked(const std::string& vip_key, const v1::Vip& vip, const v1::Backend& b) const;
   bool InMaglevLocked(const std::string& vip_key, const v1::Vip& vip, const v1::Backend& b) const;
   // Desired prefixes and, per VIP key, why it is withdrawn ("" = wanted).
