@@ -1,7 +1,7 @@
 // In-process pipeline benchmark: mbufs through parse -> VIP -> connection table -> Maglev ->
 // rewrite (TUN encapsulation unless a row says otherwise) on one core, no port I/O (the same
-// work as Katran's BPF_PROG_TEST_RUN figures). Each burst of 32 goes through the worker's three
-// passes (dataplane.cc): parse and prefetch the bucket, prefetch the entry, decide and rewrite.
+// work as Katran's BPF_PROG_TEST_RUN figures). Each burst of 32 goes through the worker's own
+// Forwarder::ProcessBurst: parse and prefetch the bucket, prefetch the entry, decide and rewrite.
 //
 // Usage: pipeline_bench [packets per row] [filter] [--huge] [--big]
 //   filter: run only the rows whose name ("section: row") contains it, e.g. "1 flow",
@@ -182,8 +182,8 @@ struct Row {
 };
 
 // Runs `packets` packets cycling over `n` frames through one Forwarder; returns ns/packet.
-Row Run(const Setup& setup, const Snapshot& snap, const std::vector<uint8_t>& frames, uint32_t n,
-        uint64_t packets, uint32_t capacity, bool warm, bool huge, rte_mempool* pool) {
+Row Run(const Setup& setup, const Snapshot& snap, const std::vector<uint8_t>& frames_src,
+        uint32_t n, uint64_t packets, uint32_t capacity, bool warm, bool huge, rte_mempool* pool) {
   const uint64_t huge_before = AnonHugeKiB();
   TableMemory mem(ConnTable::MemoryBytes(capacity), huge);
   ConnTable table(mem.base, capacity);  // clears (and so faults in) the memory
@@ -198,7 +198,7 @@ Row Run(const Setup& setup, const Snapshot& snap, const std::vector<uint8_t>& fr
     ParsedPacket p;
     uint8_t copy[kStride];
     for (uint32_t i = 0; i < n; ++i) {
-      std::memcpy(copy, frames.data() + static_cast<size_t>(i) * kStride, kStride);
+      std::memcpy(copy, frames_src.data() + static_cast<size_t>(i) * kStride, kStride);
       Frame fr{copy, static_cast<uint32_t>(len), 0};
       ParsePacket(copy, len, &p);
       // Headroom 0 makes an encapsulation fail, but the flow is inserted first.
@@ -208,8 +208,8 @@ Row Run(const Setup& setup, const Snapshot& snap, const std::vector<uint8_t>& fr
   }
   rte_mbuf* burst[kBurst];
   if (rte_pktmbuf_alloc_bulk(pool, burst, kBurst) != 0) std::exit(1);
-  ParsedPacket parsed[kBurst];
-  uint64_t hashes[kBurst];
+  Frame frames[kBurst];
+  Action actions[kBurst];
   size_t next = 0;
   const auto start = std::chrono::steady_clock::now();
   for (uint64_t done = 0; done < packets; done += kBurst) {
@@ -219,20 +219,12 @@ Row Run(const Setup& setup, const Snapshot& snap, const std::vector<uint8_t>& fr
       m->data_off = RTE_PKTMBUF_HEADROOM;
       m->data_len = static_cast<uint16_t>(len);
       m->pkt_len = static_cast<uint32_t>(len);
-      std::memcpy(rte_pktmbuf_mtod(m, void*), frames.data() + next * kStride, kCopy);
+      std::memcpy(rte_pktmbuf_mtod(m, void*), frames_src.data() + next * kStride, kCopy);
       next = next + 1 == n ? 0 : next + 1;
+      frames[i] = Frame{rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m)};
     }
-    for (uint32_t i = 0; i < kBurst; ++i) {
-      if (i + 1 < kBurst) rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
-      ParsePacket(rte_pktmbuf_mtod(burst[i], uint8_t*), burst[i]->data_len, &parsed[i]);
-      hashes[i] = fwd.Prefetch(parsed[i], snap);
-    }
-    for (uint32_t i = 0; i < kBurst; ++i) fwd.PrefetchEntry(hashes[i]);
-    for (uint32_t i = 0; i < kBurst; ++i) {
-      rte_mbuf* m = burst[i];
-      Frame fr{rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m)};
-      fwd.Process(&fr, parsed[i], snap, now, hashes[i]);
-    }
+    // The worker's code for a burst (dataplane.cc calls the same).
+    fwd.ProcessBurst(frames, kBurst, snap, now, actions);
   }
   const double ns =
       std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();

@@ -86,19 +86,39 @@ uint32_t Forwarder::NatPortOwner(const NodeParams& node, uint16_t port, uint32_t
   return w < num_workers ? w : num_workers - 1;
 }
 
-uint64_t Forwarder::Prefetch(const ParsedPacket& p) const {
-  if (p.status != ParseStatus::kOk || p.fragment != Fragment::kNone || p.icmp_error ||
-      (p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP) ||
-      (p.l3 != L3Kind::kIpv4 && p.l3 != L3Kind::kIpv6)) {
-    return kNoHash;
+Forwarder::Hint Forwarder::Classify(const ParsedPacket& p, const Snapshot& s) const {
+  Hint h;
+  if (p.status != ParseStatus::kOk || (p.l3 != L3Kind::kIpv4 && p.l3 != L3Kind::kIpv6)) {
+    return h;
   }
-  const uint64_t h = FlowHash(p.flow);
-  conns_->Prefetch(h);
+  // p.flow.dst is the VIP both for packets to it and for ICMP errors about its flows. One probe
+  // answers both "is this a VIP address" and "which VIP".
+  const bool fragment = p.fragment != Fragment::kNone;
+  h.vip = s.vip_table.Resolve(p.flow.dst, p.flow.family, p.flow.dst_port, p.flow.proto, fragment);
+  if (h.vip == kNotVipAddress || fragment || p.icmp_error ||
+      (p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP)) {
+    return h;
+  }
+  h.hash = FlowHash(p.flow);
+  conns_->Prefetch(h.hash);
   return h;
 }
 
+void Forwarder::ProcessBurst(Frame* frames, uint32_t n, const Snapshot& s, uint32_t now_ms,
+                             Action* actions) {
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + 1 < n) __builtin_prefetch(frames[i + 1].data, 0, 3);
+    ParsePacket(frames[i].data, frames[i].len, &parsed_[i]);
+    hints_[i] = Classify(parsed_[i], s);
+  }
+  for (uint32_t i = 0; i < n; ++i) PrefetchEntry(hints_[i]);
+  for (uint32_t i = 0; i < n; ++i) {
+    actions[i] = Process(&frames[i], parsed_[i], s, now_ms, hints_[i]);
+  }
+}
+
 Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
-                          uint64_t flow_hash) {
+                          const Hint& h) {
   if (p.status != ParseStatus::kOk) [[unlikely]] {
     ++counters_->parse_drops[static_cast<size_t>(p.status)];
     return DropWith(Drop::kMalformed);
@@ -108,20 +128,49 @@ Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, ui
   if (!(f->data[0] & 1) && std::memcmp(f->data, s.node.port_mac.bytes, 6) != 0) [[unlikely]] {
     return DropWith(Drop::kNotOurMac);
   }
-  if (p.l3 == L3Kind::kIpv4 || p.l3 == L3Kind::kIpv6) [[likely]] {
-    // p.flow.dst is the VIP both for packets to it and for ICMP errors about its flows. One probe
-    // answers both "is this a VIP address" and "which VIP".
-    const uint32_t vi = s.vip_table.Resolve(p.flow.dst, p.flow.family, p.flow.dst_port,
-                                            p.flow.proto, p.fragment != Fragment::kNone);
-    if (vi != kNotVipAddress) return ToVip(f, p, s, now_ms, flow_hash, vi);
-    if (!s.node.nat_addrs4.empty() || !s.node.nat_addrs6.empty()) {
-      bool matched = false;
-      const Action a = NatReply(f, p, s, now_ms, &matched);
-      if (matched) return a;
+  if (h.vip != kNotVipAddress) {
+    if (h.hash != kNoHash && h.vip < s.vips.size()) [[likely]] {
+      Action a;
+      if (Established(f, p, s, s.vips[h.vip], h.hash, now_ms, &a)) return a;
     }
+    return ToVip(f, p, s, now_ms, h.hash, h.vip);
+  }
+  if ((p.l3 == L3Kind::kIpv4 || p.l3 == L3Kind::kIpv6) &&
+      (!s.node.nat_addrs4.empty() || !s.node.nat_addrs6.empty())) {
+    bool matched = false;
+    const Action a = NatReply(f, p, s, now_ms, &matched);
+    if (matched) return a;
   }
   ++counters_->to_kernel;
   return Action::kKernel;
+}
+
+inline bool Forwarder::Established(Frame* f, const ParsedPacket& p, const Snapshot& s,
+                                   const VipEntry& vip, uint64_t hash, uint32_t now_ms, Action* a) {
+  // FIN and RST change the flow's state: ToVip's Touch.
+  const bool tcp = p.l4_proto == IPPROTO_TCP;
+  if (tcp && (p.tcp_flags & (kTcpFin | kTcpRst))) return false;
+  const uint32_t expires = now_ms + (tcp ? s.node.tcp_timeout_ms : s.node.udp_timeout_ms);
+  ConnValue* v = conns_->Lookup(p.flow, hash, now_ms, expires);
+  if (v == nullptr) {
+    // A new flow: Maglev's backend, inserted.
+    ConnValue* entry = nullptr;
+    const BackendEntry* b =
+        NewFlow(vip, p.flow, hash, p, s, now_ms, /*track=*/true, nullptr, &entry, expires);
+    *a = b != nullptr ? Send(f, p, s, vip, *b, p.flow, hash, entry, now_ms, expires)
+                      : DropWith(Drop::kNoBackend);
+    return true;
+  }
+  // A closing flow keeps its short timeout (Touch), a moved one is picked again (Pick).
+  if (v->flags & kConnClosing) [[unlikely]]
+    return false;
+  const BackendEntry* b = s.Backend(v->backend);
+  if (b == nullptr || b->vip != vip.handle || b->state == BackendState::kDown) [[unlikely]] {
+    return false;
+  }
+  ++counters_->conn_hits;
+  *a = Send(f, p, s, vip, *b, p.flow, hash, v, now_ms, expires);
+  return true;
 }
 
 Action Forwarder::ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
@@ -203,18 +252,26 @@ inline const BackendEntry* Forwarder::Pick(const VipEntry& vip, const FlowKey& k
     ++counters_->conn_repicked;  // its backend left or failed: Maglev chooses again
     if (v->flags & kConnNat) ForgetNat(*v, key, s);
   }
+  return NewFlow(vip, key, hash, p, s, now_ms, track, v, entry, *expires);
+}
+
+inline const BackendEntry* Forwarder::NewFlow(const VipEntry& vip, const FlowKey& key,
+                                              uint64_t hash, const ParsedPacket& p,
+                                              const Snapshot& s, uint32_t now_ms, bool track,
+                                              const ConnValue* old, ConnValue** entry,
+                                              uint32_t expires) {
   const uint32_t mi = vip.maglev ? vip.maglev->Lookup(hash) : kMaglevNoBackend;
   if (mi == kMaglevNoBackend || mi >= vip.backends.size()) return nullptr;
   const BackendEntry& b = s.backends[vip.backends[mi]];
   if (track) {
-    if (v == nullptr) ++counters_->conn_misses;
+    if (old == nullptr) ++counters_->conn_misses;
     ConnValue nv;
     nv.vip = vip.handle;
     nv.backend = b.handle;
     if (p.l4_proto == IPPROTO_TCP && (p.tcp_flags & (kTcpFin | kTcpRst))) {
       nv.flags = kConnClosing;
     }
-    *entry = conns_->Insert(key, hash, nv, now_ms, *expires);
+    *entry = conns_->Insert(key, hash, nv, now_ms, expires);
   }
   return &b;
 }

@@ -23,6 +23,7 @@
 #include "dataplane/core/packet_parser.h"
 #include "dataplane/core/rewrite.h"
 #include "dataplane/core/snapshot.h"
+#include "dataplane/core/vip_table.h"
 
 namespace lb {
 
@@ -103,28 +104,39 @@ class Forwarder {
  public:
   Forwarder(const ForwarderConfig& config, ConnTable* conns, WorkerCounters* counters);
 
-  // Decides what to do with one frame and rewrites it accordingly. `p` is the frame's parse.
-  // `now_ms` is a millisecond clock (wraps).
-  Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
-                 uint64_t flow_hash = kNoHash);
-
-  // First stage of a burst: for a packet that may need the connection table, computes its flow
-  // hash and starts loading the table bucket, so that the misses of a whole burst overlap instead
-  // of stalling each packet in turn. Returns the hash to pass to Process (kNoHash if none).
-  uint64_t Prefetch(const ParsedPacket& p) const;
-  // The same, but only for packets to a VIP address of `s`: traffic for the kernel is neither
-  // hashed nor looked up in the table. Returns kNoHash for the others.
-  uint64_t Prefetch(const ParsedPacket& p, const Snapshot& s) const {
-    if (p.l3 != L3Kind::kIpv4 && p.l3 != L3Kind::kIpv6) return kNoHash;
-    if (!s.vip_table.HasAddressFast(p.flow.dst, p.flow.family)) return kNoHash;
-    return Prefetch(p);
-  }
   static constexpr uint64_t kNoHash = 0;
-  // Second stage of a burst, after Prefetch of every packet: by now the bucket lines have
-  // arrived; starts loading each flow's entry line, so that these misses overlap too.
-  void PrefetchEntry(uint64_t flow_hash) const {
-    if (flow_hash != kNoHash) conns_->PrefetchEntry(flow_hash);
+  // Frames per ProcessBurst call (a DPDK burst).
+  static constexpr uint32_t kMaxBurst = 32;
+
+  // What the first pass over a burst learns about a packet, for the last pass.
+  struct Hint {
+    uint64_t hash = kNoHash;        // flow hash of a plain TCP/UDP packet to a VIP address
+    uint32_t vip = kNotVipAddress;  // VipTable::Resolve's answer (kNotVipAddress: not IP either)
+  };
+
+  // First stage of a burst: resolves the packet's VIP and, for a plain (unfragmented, non-ICMP)
+  // TCP/UDP packet to a VIP address, computes its flow hash and starts loading its connection-
+  // table bucket, so that the misses of a whole burst overlap instead of stalling each packet
+  // in turn. Traffic for the kernel is neither hashed nor looked up in the table.
+  Hint Classify(const ParsedPacket& p, const Snapshot& s) const;
+  // Second stage, after Classify of every packet: by now the bucket lines have arrived; starts
+  // loading each flow's entry line, so that these misses overlap too.
+  void PrefetchEntry(const Hint& h) const {
+    if (h.hash != kNoHash) conns_->PrefetchEntry(h.hash);
   }
+  // Decides what to do with one frame and rewrites it accordingly. `p` is the frame's parse and
+  // `h` its Classify (for the same snapshot). `now_ms` is a millisecond clock (wraps).
+  Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+                 const Hint& h);
+  // The same, classifying the packet itself.
+  Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms) {
+    return Process(f, p, s, now_ms, Classify(p, s));
+  }
+
+  // The worker's whole decision for up to kMaxBurst frames, in three passes: parse and Classify
+  // every frame, PrefetchEntry every one, then Process each. actions[i] is frames[i]'s; the
+  // frames are rewritten in place (data, len and headroom change with encapsulation).
+  void ProcessBurst(Frame* frames, uint32_t n, const Snapshot& s, uint32_t now_ms, Action* actions);
 
   uint32_t handoff_worker() const { return handoff_worker_; }
 
@@ -132,6 +144,12 @@ class Forwarder {
   static uint32_t NatPortOwner(const NodeParams& node, uint16_t port, uint32_t num_workers);
 
  private:
+  // Established TCP/UDP flow of a non-closing packet whose backend is still usable: the common
+  // case, with none of ToVip's checks for ICMP, fragments and moved flows. Sets *a and returns
+  // true, or returns false having changed nothing but the entry's expiry (ToVip decides).
+  [[gnu::always_inline]] bool Established(Frame* f, const ParsedPacket& p, const Snapshot& s,
+                                          const VipEntry& vip, uint64_t hash, uint32_t now_ms,
+                                          Action* a);
   // `vi` is the VipTable::Resolve answer for the packet (not kNotVipAddress).
   Action ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                uint64_t flow_hash, uint32_t vi);
@@ -146,6 +164,13 @@ class Forwarder {
                                                   uint64_t hash, const ParsedPacket& p,
                                                   const Snapshot& s, uint32_t now_ms, bool track,
                                                   ConnValue** entry, uint32_t* expires);
+  // Maglev's backend for a flow the table does not hold (or holds with a backend gone), inserted
+  // when `track`; `old` is the entry being replaced, if any.
+  [[gnu::always_inline]] const BackendEntry* NewFlow(const VipEntry& vip, const FlowKey& key,
+                                                     uint64_t hash, const ParsedPacket& p,
+                                                     const Snapshot& s, uint32_t now_ms, bool track,
+                                                     const ConnValue* old, ConnValue** entry,
+                                                     uint32_t expires);
   // Lookup with the idle timeout this packet earns; FIN/RST make the short timeout stick.
   [[gnu::always_inline]] ConnValue* Touch(const FlowKey& key, uint64_t hash, const ParsedPacket& p,
                                           const NodeParams& node, uint32_t now_ms,
@@ -176,6 +201,9 @@ class Forwarder {
   WorkerCounters* counters_;
   uint32_t handoff_worker_ = 0;
   uint32_t nat_cursor_ = 0;
+  // ProcessBurst's per-packet state between its passes.
+  ParsedPacket parsed_[kMaxBurst];
+  Hint hints_[kMaxBurst];
 };
 
 // Connection-table flags.

@@ -26,7 +26,7 @@
 namespace lb {
 namespace {
 
-constexpr uint16_t kBurst = 32;
+constexpr uint16_t kBurst = Forwarder::kMaxBurst;
 constexpr uint32_t kHandoffRing = 1024;
 // Idle back-off: after this many empty polls a worker sleeps, doubling the sleep up to the cap.
 // The cap bounds the added latency for the first packet after a quiet spell, and keeps BFD
@@ -273,8 +273,6 @@ void Dataplane::RunWorker(Worker* w) {
   uint32_t sleep_us = kIdleSleepMinUs;
 
   rte_rcu_qsbr_thread_online(rcu_, w->id);
-  ParsedPacket parsed[kBurst];
-  uint64_t hashes[kBurst];
   const auto dispatch = [&](struct rte_mbuf* m, Action action) {
     switch (action) {
       case Action::kUplink:
@@ -298,37 +296,34 @@ void Dataplane::RunWorker(Worker* w) {
         break;
     }
   };
-  // Three passes over a burst: parse every packet and start its connection-table bucket load;
-  // then, the buckets having arrived, start the loads of the flows' entries; then decide. With a
-  // table far larger than the caches, the misses of a whole burst overlap instead of stalling
-  // each packet twice in turn.
+  // Forwarder::ProcessBurst parses and classifies the whole burst, starting each flow's
+  // connection-table loads, before it decides on any packet: with a table far larger than the
+  // caches, the misses of a burst overlap instead of stalling each packet twice in turn.
+  Frame frames[kBurst];
+  Action actions[kBurst];
+  struct rte_mbuf* single[kBurst];
   const auto process_burst = [&](struct rte_mbuf** ms, uint32_t n, const Snapshot& snap,
                                  uint32_t now) {
-    for (uint32_t i = 0; i < n; ++i) {
-      if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(ms[i + 1], void*));
-      if (ms[i]->nb_segs > 1) {
-        hashes[i] = Forwarder::kNoHash;
-        continue;
-      }
-      ParsePacket(rte_pktmbuf_mtod(ms[i], uint8_t*), ms[i]->data_len, &parsed[i]);
-      hashes[i] = fwd.Prefetch(parsed[i], snap);
-    }
-    for (uint32_t i = 0; i < n; ++i) fwd.PrefetchEntry(hashes[i]);
+    uint32_t k = 0;
     for (uint32_t i = 0; i < n; ++i) {
       struct rte_mbuf* m = ms[i];
-      if (m->nb_segs > 1) {
+      if (m->nb_segs > 1) [[unlikely]] {
         counters.AddDrop(Drop::kMultiSegment);
         rte_pktmbuf_free(m);
         continue;
       }
-      Frame f{rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m)};
-      const Action action = fwd.Process(&f, parsed[i], snap, now, hashes[i]);
-      if (action == Action::kUplink) {
-        m->data_off = static_cast<uint16_t>(f.data - static_cast<uint8_t*>(m->buf_addr));
-        m->data_len = static_cast<uint16_t>(f.len);
-        m->pkt_len = f.len;
+      frames[k] = Frame{rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m)};
+      single[k++] = m;
+    }
+    fwd.ProcessBurst(frames, k, snap, now, actions);
+    for (uint32_t i = 0; i < k; ++i) {
+      struct rte_mbuf* m = single[i];
+      if (actions[i] == Action::kUplink) {
+        m->data_off = static_cast<uint16_t>(frames[i].data - static_cast<uint8_t*>(m->buf_addr));
+        m->data_len = static_cast<uint16_t>(frames[i].len);
+        m->pkt_len = frames[i].len;
       }
-      dispatch(m, action);
+      dispatch(m, actions[i]);
     }
   };
 

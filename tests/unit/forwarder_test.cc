@@ -494,5 +494,68 @@ TEST(ForwarderRobustness, EveryForwardedFrameHasValidChecksums) {
   EXPECT_GT(checked, 1000u);
   EXPECT_EQ(bad, 0u);
 }
+// ProcessBurst (the worker's three passes) decides exactly as Process does packet by packet:
+// same actions, same bytes out, same counters, also when one burst holds several packets of a
+// flow that its own first packet creates, FIN-closed flows, fragments, ICMP and foreign traffic.
+TEST(Forwarder, BurstDecidesAsSinglePackets) {
+  for (ForwardingMode mode : {ForwardingMode::kDr, ForwardingMode::kTun, ForwardingMode::kNat}) {
+    World burst(mode, IPPROTO_TCP, 1 << 10), single(mode, IPPROTO_TCP, 1 << 10);
+    for (World* w : {&burst, &single}) {
+      w->s->node.has_tunnel_src4 = true;
+      w->s->node.tunnel_src4 = A4("192.0.2.200");
+      PrepareSnapshot(w->s.get());
+    }
+    std::vector<Bytes> in;
+    for (int round = 0; round < 2; ++round) {
+      for (uint16_t port = 1000; port < 1008; ++port) {
+        in.push_back(Tcp4("203.0.113.5", "192.0.2.10", port, 80, kTcpAck));
+      }
+      in.push_back(Tcp4("203.0.113.5", "192.0.2.10", 1003, 80, kTcpFin | kTcpAck));
+      in.push_back(Tcp4("203.0.113.6", "192.0.2.10", 2000, 443, kTcpSyn));  // no such service
+      in.push_back(Tcp4("203.0.113.6", "192.0.2.99", 2000, 80, kTcpSyn));   // not a VIP
+      in.push_back(PacketBuilder()
+                       .Ether()
+                       .Ipv4("203.0.113.7", "192.0.2.10", IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
+                       .Payload(16)
+                       .Finish());
+      in.push_back(PacketBuilder()
+                       .Ether()
+                       .Ipv4("203.0.113.8", "192.0.2.10", IPPROTO_ICMP)
+                       .Icmp(8, 0)
+                       .Payload(8)
+                       .Finish());
+      Bytes cut = Tcp4("203.0.113.5", "192.0.2.10", 1000, 80, kTcpAck);
+      cut.resize(30);  // truncated IPv4 header
+      in.push_back(cut);
+    }
+    ASSERT_LE(in.size(), Forwarder::kMaxBurst);
+    std::vector<std::vector<uint8_t>> bufs(in.size(), std::vector<uint8_t>(256));
+    std::vector<Frame> frames;
+    for (size_t i = 0; i < in.size(); ++i) {
+      std::memcpy(bufs[i].data() + 128, in[i].data(), in[i].size());
+      frames.push_back(Frame{bufs[i].data() + 128, static_cast<uint32_t>(in[i].size()), 128});
+    }
+    Action actions[Forwarder::kMaxBurst];
+    burst.fwd->ProcessBurst(frames.data(), static_cast<uint32_t>(frames.size()), *burst.s, 7,
+                            actions);
+    for (size_t i = 0; i < in.size(); ++i) {
+      Bytes expect = in[i];
+      const Action a = single.Run(expect, 7);
+      EXPECT_EQ(actions[i], a) << "mode " << static_cast<int>(mode) << " packet " << i;
+      EXPECT_EQ(Bytes(frames[i].data, frames[i].data + frames[i].len), expect)
+          << "mode " << static_cast<int>(mode) << " packet " << i;
+    }
+    EXPECT_EQ(burst.counters->to_backend, single.counters->to_backend);
+    EXPECT_GT(burst.counters->to_backend, 0u);
+    EXPECT_EQ(burst.counters->conn_hits, single.counters->conn_hits);
+    EXPECT_EQ(burst.counters->conn_misses, single.counters->conn_misses);
+    EXPECT_EQ(burst.counters->to_kernel, single.counters->to_kernel);
+    for (size_t d = 0; d < static_cast<size_t>(Drop::kCount); ++d) {
+      EXPECT_EQ(burst.counters->drops[d], single.counters->drops[d]) << DropName(Drop(d));
+    }
+    EXPECT_EQ(burst.conns->CountLive(8), single.conns->CountLive(8));
+  }
+}
+
 }  // namespace
 }  // namespace lb
