@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packet-rate benchmark of lbnode: builds what it needs (Release, its own build directory), runs
+# Packet-rate benchmark of lbnode: builds what it needs (Release, tuned for this machine's CPU with
+# -march=native unless --generic; its own build directory), runs
 # the in-process pipeline benchmark and port-level measurements of a real lbnode against
 # dpdk-testpmd io forwarding on the same replay port, and prints one table.
 #
@@ -11,9 +12,12 @@
 # stats_interval_s: 1) and from testpmd's per-second Rx-pps.
 #
 # Usage: bench/run_all.sh [--quick] [--scenario NAME]... [--build-dir DIR] [--no-build] [--keep]
+#                         [--generic]
 #   scenarios (default: all, in this order): pipeline port modes ipv6 flows workers
 #   --quick      shorter warm-up, window and pipeline run (about 1.5 minutes in all)
 #   --keep       keep the temporary directory (pcaps, configs, logs) and print its path
+#   --generic    build for baseline x86-64 (as deploy/test.sh does) instead of -march=native,
+#                in build-bench-generic/
 # Environment: LB_BENCH_NO_INSTALL=1 never installs dpdk-dev (testpmd) when it is missing.
 # Needs root (DPDK runtime directory, like the netns tests) and deploy/install-deps.sh's packages.
 set -euo pipefail
@@ -21,8 +25,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=/usr/bin/python3  # has scapy (python3-scapy); another python3 on PATH may not
 ALL_SCENARIOS=(pipeline port modes ipv6 flows workers)
-BUILD="$ROOT/build-bench"
-QUICK=0 NO_BUILD=0 KEEP=0
+BUILD=""
+QUICK=0 NO_BUILD=0 KEEP=0 NATIVE=ON
 SCENARIOS=()
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -35,12 +39,16 @@ while [ $# -gt 0 ]; do
     --build-dir) [ $# -ge 2 ] || { usage >&2; exit 2; }; BUILD=$(realpath -m "$2"); shift ;;
     --no-build) NO_BUILD=1 ;;
     --keep) KEEP=1 ;;
+    --generic) NATIVE=OFF ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
   shift
 done
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ALL_SCENARIOS[@]}")
+if [ -z "$BUILD" ]; then
+  if [ "$NATIVE" = ON ]; then BUILD="$ROOT/build-bench"; else BUILD="$ROOT/build-bench-generic"; fi
+fi
 for s in "${SCENARIOS[@]}"; do
   [[ " ${ALL_SCENARIOS[*]} " == *" $s "* ]] ||
     { echo "run_all.sh: unknown scenario $s (${ALL_SCENARIOS[*]})" >&2; exit 2; }
@@ -112,11 +120,10 @@ GIT_AT_BUILD=$(git_state)
 LBNODE="$BUILD/control/lbnode"
 PIPELINE="$BUILD/bench/pipeline_bench"
 if [ "$NO_BUILD" = 0 ]; then
-  log "building lbnode and pipeline_bench (Release) in $BUILD"
-  if [ ! -f "$BUILD/build.ninja" ]; then
-    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$WORK/cmake.log" 2>&1 ||
-      { cat "$WORK/cmake.log" >&2; exit 1; }
-  fi
+  log "building lbnode and pipeline_bench (Release, LB_NATIVE=$NATIVE) in $BUILD"
+  # Configured every time: a directory first built with the other --generic setting is switched.
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLB_NATIVE="$NATIVE" \
+    >"$WORK/cmake.log" 2>&1 || { cat "$WORK/cmake.log" >&2; exit 1; }
   cmake --build "$BUILD" --target lbnode pipeline_bench >"$WORK/build.log" 2>&1 ||
     { tail -50 "$WORK/build.log" >&2; exit 1; }
 fi
@@ -447,7 +454,7 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo
 GIT_AT_END=$(git_state)
-echo "lbnode packet rates - $(date -u +%Y-%m-%dT%H:%M:%SZ), git $GIT_AT_BUILD, $cpu, $NCPU CPUs (${CPUS[*]}), load $load"
+echo "lbnode packet rates - $(date -u +%Y-%m-%dT%H:%M:%SZ), git $GIT_AT_BUILD, build LB_NATIVE=$NATIVE, $cpu, $NCPU CPUs (${CPUS[*]}), load $load"
 echo "DPDK $(pkg-config --modversion libdpdk 2>/dev/null || echo '?') --no-huge; port runs: net_pcap infinite_rx -> same port's TX drop queue; warm-up ${WARMUP} s, window ${WINDOW} s; ${BACKENDS} backends, 64-byte IPv4 / 78-byte IPv6 TCP frames"
 {
   printf 'section\tscenario\tMpps\tns/pkt/core\t1-s min-max\ttestpmd Mpps\tLB/testpmd\tns over testpmd\tnotes\n'
