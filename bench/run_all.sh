@@ -191,9 +191,9 @@ eal_common() {  # PREFIX MEM_MB
 mem_mb() { echo $(( (($1 * 2304) >> 20) + $2 * 80 + 256 )); }
 
 # --- lbnode ---------------------------------------------------------------------------------------
-# lbnode_config MODE FAMILY WORKERS MBUFS VDEV PREFIX MEM > file
+# lbnode_config MODE FAMILY WORKERS MBUFS VDEV PREFIX MEM STATE_DIR > file
 lbnode_config() {
-  local mode=$1 family=$2 workers=$3 mbufs=$4 vdev=$5 prefix=$6 mem=$7 lcores i addr vip
+  local mode=$1 family=$2 workers=$3 mbufs=$4 vdev=$5 prefix=$6 mem=$7 state=$8 lcores i addr vip
   lcores=$(lcores_arg "$workers")
   cat <<EOF
 dataplane {
@@ -205,6 +205,7 @@ dataplane {
   busy_poll: true
 }
 stats_interval_s: 1
+state_dir: "$state"
 node {
   tunnel_source_ipv4: "192.0.2.10"
   tunnel_source_ipv6: "2001:db8::10"
@@ -245,7 +246,11 @@ run_lbnode() {
   mbufs=$(($(pcap_flows "$@") + 16384))
   mem=$(mem_mb "$mbufs" "$workers")
   cfg="$WORK/lbnode_$n.textproto" logf="$WORK/lbnode_$n.log"
-  lbnode_config "$mode" "$family" "$workers" "$mbufs" "$(vdev "$@")" "$prefix" "$mem" >"$cfg"
+  # A state directory of its own: lbnode restores saved services over the config file's, and the
+  # default /var/lib/lbnode would carry one run's VIPs into the next.
+  mkdir -p "$WORK/state_$n"
+  lbnode_config "$mode" "$family" "$workers" "$mbufs" "$(vdev "$@")" "$prefix" "$mem" \
+    "$WORK/state_$n" >"$cfg"
   R_MPPS="" R_MIN="" R_MAX=""
   lcores_arg "$workers" >/dev/null; R_NOTE="$LCORE_NOTE"
   "$LBNODE" --config "$cfg" --check >"$logf" 2>&1 || { R_NOTE="config rejected: $(tail -1 "$logf")"; return; }
@@ -293,7 +298,9 @@ EOF
   [ "$R_MPPS" = "-" ] && { R_MPPS=""; R_NOTE="no counter lines in the window"; return; }
   if [ "${fwd%.*}" -lt 100 ] 2>/dev/null && [ "$fwd" != "100.0" ]; then
     local drops
-    drops=$(grep " counters " "$logf" | tail -1 | grep -oE '(drop|parse)_[a-z_]+=[0-9]+' | tr '\n' ' ')
+    drops=$(grep " counters " "$logf" | tail -1 | grep -oE '(drop|parse)_[a-z_]+=[0-9]+' | tr '\n' ' ' || true)
+    # Where the rest went, when not dropped (e.g. handed to the kernel as not for a VIP).
+    [ -n "$drops" ] || drops=$(grep " counters " "$logf" | tail -1 | grep -oE 'to_kernel=[0-9]+' || true)
     R_NOTE="${R_NOTE:+$R_NOTE; }only $fwd% to backends ${drops}"
   fi
 }
