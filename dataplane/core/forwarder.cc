@@ -40,6 +40,11 @@ uint32_t IdleTimeout(const ParsedPacket& p, const NodeParams& node) {
   return node.udp_timeout_ms;
 }
 
+// A flow's recorded backend still serves its VIP: known, of that VIP, not down.
+bool Usable(const BackendEntry* b, const VipEntry& vip) {
+  return b != nullptr && b->vip == vip.handle && b->state != BackendState::kDown;
+}
+
 void Count(std::vector<PacketBytes>& v, uint32_t handle, uint32_t len) {
   const uint32_t i = HandleIndex(handle);
   if (i < v.size()) {
@@ -150,7 +155,7 @@ inline bool Forwarder::Established(Frame* f, const ParsedPacket& p, const Snapsh
   // FIN and RST change the flow's state: ToVip's Touch.
   const bool tcp = p.l4_proto == IPPROTO_TCP;
   if (tcp && (p.tcp_flags & (kTcpFin | kTcpRst))) return false;
-  const uint32_t expires = now_ms + (tcp ? s.node.tcp_timeout_ms : s.node.udp_timeout_ms);
+  const uint32_t expires = now_ms + IdleTimeout(p, s.node);
   ConnValue* v = conns_->Lookup(p.flow, hash, now_ms, expires);
   if (v == nullptr) {
     // A new flow: Maglev's backend, inserted.
@@ -161,13 +166,14 @@ inline bool Forwarder::Established(Frame* f, const ParsedPacket& p, const Snapsh
                       : DropWith(Drop::kNoBackend);
     return true;
   }
-  // A closing flow keeps its short timeout (Touch), a moved one is picked again (Pick).
+  // A closing flow keeps its short timeout (Touch), a moved one is picked again (Pick). Both are
+  // rare and take ToVip from the start, which looks the flow up a second time: the end state is
+  // the same as ToVip alone (Touch sets the expiry again, Pick counts the repick).
   if (v->flags & kConnClosing) [[unlikely]]
     return false;
   const BackendEntry* b = s.Backend(v->backend);
-  if (b == nullptr || b->vip != vip.handle || b->state == BackendState::kDown) [[unlikely]] {
+  if (!Usable(b, vip)) [[unlikely]]
     return false;
-  }
   ++counters_->conn_hits;
   *a = Send(f, p, s, vip, *b, p.flow, hash, v, now_ms, expires);
   return true;
@@ -237,14 +243,14 @@ inline const BackendEntry* Forwarder::Pick(const VipEntry& vip, const FlowKey& k
     v = Touch(key, hash, p, s.node, now_ms, expires);
   } else if (const ConnValue* c = conns_->Find(key, hash, now_ms)) {
     const BackendEntry* b = s.Backend(c->backend);
-    if (b != nullptr && b->vip == vip.handle && b->state != BackendState::kDown) {
+    if (Usable(b, vip)) {
       ++counters_->conn_hits;
       return b;
     }
   }
   if (v != nullptr) {
     const BackendEntry* b = s.Backend(v->backend);
-    if (b != nullptr && b->vip == vip.handle && b->state != BackendState::kDown) {
+    if (Usable(b, vip)) {
       ++counters_->conn_hits;
       *entry = v;
       return b;
