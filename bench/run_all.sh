@@ -13,7 +13,9 @@
 #
 # Usage: bench/run_all.sh [--quick] [--scenario NAME]... [--build-dir DIR] [--no-build] [--keep]
 #                         [--generic]
-#   scenarios (default: all, in this order): pipeline port modes ipv6 flows workers
+#   scenarios (default: all, in this order): pipeline port modes ipv6 flows workers e2e
+#   (e2e: bench/e2e_veth.sh, lbnode DR on a veth via net_af_packet and net_af_xdp against the
+#   kernel forwarding the same traffic)
 #   --quick      shorter warm-up, window and pipeline run (about 1.5 minutes in all)
 #   --keep       keep the temporary directory (pcaps, configs, logs) and print its path
 #   --generic    build for baseline x86-64 (as deploy/test.sh does) instead of -march=native,
@@ -24,7 +26,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=/usr/bin/python3  # has scapy (python3-scapy); another python3 on PATH may not
-ALL_SCENARIOS=(pipeline port modes ipv6 flows workers)
+ALL_SCENARIOS=(pipeline port modes ipv6 flows workers e2e)
 BUILD=""
 QUICK=0 NO_BUILD=0 KEEP=0 NATIVE=ON
 SCENARIOS=()
@@ -454,6 +456,37 @@ if wanted workers; then
     row "scaling" "2 workers / 1 worker (lbnode; testpmd 2 cores / 1)" "$lbr" "-" "-" "$tpr" "-" "-" \
       "$scal_note; the vCPUs are not independent (see README): compare with testpmd's ratio"
   fi
+fi
+
+if wanted e2e; then
+  for pmd in af_packet af_xdp; do
+    log "e2e through $pmd on veth (bench/e2e_veth.sh)"
+    tsv="$WORK/e2e_$pmd.tsv"
+    : >"$tsv"
+    if ! bash "$ROOT/bench/e2e_veth.sh" --lbnode "$LBNODE" --pmd "$pmd" --seconds "$WINDOW" \
+      --warmup "$WARMUP" --rounds "$([ "$QUICK" = 1 ] && echo 1 || echo 2)" --tsv "$tsv" \
+      >"$WORK/e2e_$pmd.out" 2>&1; then
+      tail -5 "$WORK/e2e_$pmd.out" >&2
+      row "e2e" "DR via $pmd on veth" "-" "-" "-" "-" "-" "-" "e2e_veth.sh failed (see stderr)"
+      continue
+    fi
+    # path pmd sent delivered busy% ns notes: one row per measurement, lbnode's with its ratio to
+    # the kernel measurement that follows it in the same round.
+    prev_lb=""
+    while IFS=$'\t' read -r path _ sent del busy ns note; do
+      if [ "$path" = lbnode ]; then
+        prev_lb=$del
+        row "e2e" "DR via $pmd on veth: lbnode" "$del" "$ns" "-" "-" "-" "-" \
+          "sent $sent Mpps; CPU busy $busy%; ns/pkt = forwarding CPU's busy time per packet"
+      else
+        r="-"
+        [ -n "$prev_lb" ] && r=$(ratio "$prev_lb" "$del")
+        row "e2e" "  same traffic, kernel ip_forward" "$del" "$ns" "-" "-" "-" "-" \
+          "sent $sent Mpps; CPU busy $busy%; lbnode/kernel delivered $r; generator-bound when delivered ~ sent"
+        prev_lb=""
+      fi
+    done <"$tsv"
+  done
 fi
 
 # --- print ----------------------------------------------------------------------------------------
