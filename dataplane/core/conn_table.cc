@@ -74,17 +74,6 @@ uint32_t ConnTable::ExpireSome(uint32_t now, uint32_t buckets) {
   return cleared;
 }
 
-const ConnValue* ConnTable::Find(const FlowKey& key, uint64_t hash, uint32_t now) const {
-  const Bucket* b = BucketFor(hash);
-  const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
-  for (uint32_t m = MatchMask(b->sig, Signature(hash)); m != 0; m &= m - 1) {
-    const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
-    if (!KeyEquals(e[w].key, key)) continue;
-    return IsLive(b->expires[w], now) ? &e[w].value : nullptr;
-  }
-  return nullptr;
-}
-
 void ConnTable::LookupBulk(const FlowKey* const* keys, const uint64_t* hashes,
                            const uint32_t* expires, uint32_t n, uint32_t now, ConnValue** out) {
   Bucket* bucket[kBulkChunk];

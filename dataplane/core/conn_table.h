@@ -41,6 +41,7 @@ struct ConnValue {
     struct {
       uint32_t backend;   // forwarding plane's backend handle
       uint32_t nat_addr;  // full NAT: index of the local source address
+      uint32_t rev_slot;  // full NAT: where the reverse entry was stored (a prefetch hint only)
     };
     IpAddr client;  // full-NAT reverse entry: the client's address
   };
@@ -95,6 +96,15 @@ class ConnTable {
 
   // Like Lookup, but leaves the expiry as it is.
   const ConnValue* Find(const FlowKey& key, uint64_t hash, uint32_t now) const;
+
+  // Sets the expiry of an entry a Lookup, Find or Insert just returned (no second lookup).
+  void SetExpiry(const ConnValue* v, uint32_t expires);
+  // Where an entry lives, for PrefetchSlot later. Entries never move, but a slot may since hold
+  // another key: a slot is a hint for prefetching, never a substitute for a lookup.
+  uint32_t SlotOf(const ConnValue* v) const;
+  // Starts loading both lines a Lookup of the entry at `slot` reads (bucket header and entry),
+  // independently of each other. Any value is safe.
+  void PrefetchSlot(uint32_t slot) const;
 
   // Looks up n keys with software pipelining (prefetch of later buckets while comparing earlier
   // ones). out[i] is as Lookup(keys[i], hashes[i], now, expires[i]).
@@ -221,6 +231,35 @@ inline void ConnTable::PrefetchEntry(uint64_t hash) const {
   }
   const uint32_t empty = conn_table_internal::MatchMask(b->sig, 0) & ((1u << kWays) - 1);
   if (empty != 0) __builtin_prefetch(&e[std::countr_zero(empty)], 1, 3);
+}
+
+inline const ConnValue* ConnTable::Find(const FlowKey& key, uint64_t hash, uint32_t now) const {
+  const Bucket* b = BucketFor(hash);
+  const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
+  for (uint32_t m = conn_table_internal::MatchMask(b->sig, conn_table_internal::Signature(hash));
+       m != 0; m &= m - 1) {
+    const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
+    if (!conn_table_internal::KeyEquals(e[w].key, key)) continue;
+    return conn_table_internal::IsLive(b->expires[w], now) ? &e[w].value : nullptr;
+  }
+  return nullptr;
+}
+
+inline uint32_t ConnTable::SlotOf(const ConnValue* v) const {
+  const auto* e =
+      reinterpret_cast<const Entry*>(reinterpret_cast<const uint8_t*>(v) - offsetof(Entry, value));
+  return static_cast<uint32_t>(e - entries_);
+}
+
+inline void ConnTable::SetExpiry(const ConnValue* v, uint32_t expires) {
+  const uint32_t slot = SlotOf(v);
+  buckets_[slot / kWays].expires[slot % kWays] = expires;
+}
+
+inline void ConnTable::PrefetchSlot(uint32_t slot) const {
+  slot &= (bucket_mask_ + 1) * kWays - 1;
+  __builtin_prefetch(&buckets_[slot / kWays], 1, 3);
+  __builtin_prefetch(&entries_[slot], 0, 3);
 }
 
 inline ConnValue* ConnTable::Lookup(const FlowKey& key, uint64_t hash, uint32_t now,

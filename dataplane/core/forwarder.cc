@@ -45,6 +45,19 @@ bool Usable(const BackendEntry* b, const VipEntry& vip) {
   return b != nullptr && b->vip == vip.handle && b->state != BackendState::kDown;
 }
 
+// A TCP/UDP datagram to one of the node's full-NAT addresses and ports: a backend's reply.
+bool ToNatAddress(const ParsedPacket& p, const NodeParams& node) {
+  if ((p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP) || p.fragment != Fragment::kNone) {
+    return false;
+  }
+  const std::vector<IpAddr>& addrs =
+      p.flow.family == IpFamily::kIpv4 ? node.nat_addrs4 : node.nat_addrs6;
+  bool ours = false;
+  for (const IpAddr& a : addrs) ours |= a == p.flow.dst;
+  const uint16_t port = ntohs(p.flow.dst_port);
+  return ours && port >= node.nat_port_min && port <= node.nat_port_max;
+}
+
 void Count(std::vector<PacketBytes>& v, uint32_t handle, uint32_t len) {
   const uint32_t i = HandleIndex(handle);
   if (i < v.size()) {
@@ -100,8 +113,15 @@ Forwarder::Hint Forwarder::Classify(const ParsedPacket& p, const Snapshot& s) co
   // answers both "is this a VIP address" and "which VIP".
   const bool fragment = p.fragment != Fragment::kNone;
   h.vip = s.vip_table.Resolve(p.flow.dst, p.flow.family, p.flow.dst_port, p.flow.proto, fragment);
-  if (h.vip == kNotVipAddress || fragment || p.icmp_error ||
-      (p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP)) {
+  if (h.vip == kNotVipAddress) {
+    // A full-NAT reply looks up its reverse entry by its own key: load that bucket too.
+    if ((!s.node.nat_addrs4.empty() || !s.node.nat_addrs6.empty()) && ToNatAddress(p, s.node)) {
+      h.hash = FlowHash(p.flow);
+      conns_->Prefetch(h.hash);
+    }
+    return h;
+  }
+  if (fragment || p.icmp_error || (p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP)) {
     return h;
   }
   h.hash = FlowHash(p.flow);
@@ -117,8 +137,20 @@ void Forwarder::ProcessBurst(Frame* frames, uint32_t n, const Snapshot& s, uint3
     hints_[i] = Classify(parsed_[i], s);
   }
   for (uint32_t i = 0; i < n; ++i) PrefetchEntry(hints_[i]);
+  if (s.has_nat_vip) PrefetchNatReverse(n, s, now_ms);
   for (uint32_t i = 0; i < n; ++i) {
     actions[i] = Process(&frames[i], parsed_[i], s, now_ms, hints_[i]);
+  }
+}
+
+void Forwarder::PrefetchNatReverse(uint32_t n, const Snapshot& s, uint32_t now_ms) const {
+  for (uint32_t i = 0; i < n; ++i) {
+    const Hint& h = hints_[i];
+    if (h.hash == kNoHash || h.vip >= s.vips.size() || s.vips[h.vip].mode != ForwardingMode::kNat) {
+      continue;
+    }
+    const ConnValue* v = conns_->Find(parsed_[i].flow, h.hash, now_ms);
+    if (v != nullptr && (v->flags & kConnNat)) conns_->PrefetchSlot(v->rev_slot);
   }
 }
 
@@ -140,12 +172,8 @@ Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, ui
     }
     return ToVip(f, p, s, now_ms, h.hash, h.vip);
   }
-  if ((p.l3 == L3Kind::kIpv4 || p.l3 == L3Kind::kIpv6) &&
-      (!s.node.nat_addrs4.empty() || !s.node.nat_addrs6.empty())) {
-    bool matched = false;
-    const Action a = NatReply(f, p, s, now_ms, &matched);
-    if (matched) return a;
-  }
+  // Classify hashes a packet to no VIP only when it is a full-NAT reply (ToNatAddress).
+  if (h.hash != kNoHash) return NatReply(f, p, s, now_ms, h.hash);
   ++counters_->to_kernel;
   return Action::kKernel;
 }
@@ -229,7 +257,7 @@ inline ConnValue* Forwarder::Touch(const FlowKey& key, uint64_t hash, const Pars
   } else if (v->flags & kConnClosing) {
     // Once a FIN or RST was seen, the last ACKs must not buy the flow a full idle timeout.
     *expires = now_ms + node.tcp_closing_timeout_ms;
-    conns_->Lookup(key, hash, now_ms, *expires);
+    conns_->SetExpiry(v, *expires);
   }
   return v;
 }
@@ -361,7 +389,8 @@ __attribute__((noinline)) Action Forwarder::SendNat(Frame* f, const ParsedPacket
       rv.nat_port = key.src_port;
       rv.client = key.src;
       if (tcp) rev_expires = std::min(expires, unanswered);
-      conns_->Insert(rev, rh, rv, now_ms, rev_expires, nullptr, entry);
+      entry->rev_slot =
+          conns_->SlotOf(conns_->Insert(rev, rh, rv, now_ms, rev_expires, nullptr, entry));
       ++counters_->nat_reverse_restored;
     } else if (!(found->flags & kConnReverse) || found->client != key.src ||
                found->nat_port != key.src_port) {
@@ -369,7 +398,7 @@ __attribute__((noinline)) Action Forwarder::SendNat(Frame* f, const ParsedPacket
       allocate = true;
     } else {
       if (tcp && !(found->flags & kConnReplied)) rev_expires = std::min(expires, unanswered);
-      conns_->Lookup(rev, rh, now_ms, rev_expires);
+      conns_->SetExpiry(found, rev_expires);
     }
   } else if (tcp) {
     rev_expires = std::min(expires, unanswered);
@@ -377,16 +406,18 @@ __attribute__((noinline)) Action Forwarder::SendNat(Frame* f, const ParsedPacket
   if (allocate) {
     const uint32_t ai = static_cast<uint32_t>((hash >> 32) % addrs.size());
     uint16_t port;
-    if (!AllocateNatPort(s, vip, b, key, addrs[ai], backend_port, now_ms, rev_expires, entry,
-                         &port)) {
+    uint32_t rev_slot;
+    if (!AllocateNatPort(s, vip, b, key, addrs[ai], backend_port, now_ms, rev_expires, entry, &port,
+                         &rev_slot)) {
       return DropWith(Drop::kNatPortsExhausted);
     }
     entry->flags |= kConnNat;
     entry->backend = b.handle;
     entry->nat_addr = ai;
     entry->nat_port = port;
+    entry->rev_slot = rev_slot;
   }
-  if (rev_expires != expires) conns_->Lookup(key, hash, now_ms, rev_expires);
+  if (rev_expires != expires) conns_->SetExpiry(entry, rev_expires);
   NatParams n;
   n.family = p.flow.family;
   n.src_mac = s.node.port_mac;
@@ -433,7 +464,7 @@ inline Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s
 bool Forwarder::AllocateNatPort(const Snapshot& s, const VipEntry& vip, const BackendEntry& b,
                                 const FlowKey& key, const IpAddr& nat_addr, uint16_t backend_port,
                                 uint32_t now_ms, uint32_t expires, const ConnValue* keep,
-                                uint16_t* port) {
+                                uint16_t* port, uint32_t* rev_slot) {
   // This worker's share of the port range, so that a reply tells by its port which worker owns
   // the session.
   const uint32_t total = static_cast<uint32_t>(s.node.nat_port_max) - s.node.nat_port_min + 1;
@@ -460,7 +491,7 @@ bool Forwarder::AllocateNatPort(const Snapshot& s, const VipEntry& vip, const Ba
     rv.nat_port = key.src_port;
     rv.client = key.src;
     // The forward entry is held by the caller: this insert must not evict it.
-    conns_->Insert(rev, h, rv, now_ms, expires, nullptr, keep);
+    *rev_slot = conns_->SlotOf(conns_->Insert(rev, h, rv, now_ms, expires, nullptr, keep));
     *port = rev.dst_port;
     return true;
   }
@@ -468,17 +499,8 @@ bool Forwarder::AllocateNatPort(const Snapshot& s, const VipEntry& vip, const Ba
 }
 
 Action Forwarder::NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
-                           bool* matched) {
-  if ((p.l4_proto != IPPROTO_TCP && p.l4_proto != IPPROTO_UDP) || p.fragment != Fragment::kNone) {
-    return Action::kKernel;
-  }
-  const std::vector<IpAddr>& addrs =
-      p.flow.family == IpFamily::kIpv4 ? s.node.nat_addrs4 : s.node.nat_addrs6;
-  bool ours = false;
-  for (const IpAddr& a : addrs) ours |= a == p.flow.dst;
+                           uint64_t hash) {
   const uint16_t port = ntohs(p.flow.dst_port);
-  if (!ours || port < s.node.nat_port_min || port > s.node.nat_port_max) return Action::kKernel;
-  *matched = true;
   const uint32_t owner = NatPortOwner(s.node, port, config_.num_workers);
   if (owner != config_.worker_id) {
     handoff_worker_ = owner;
@@ -487,7 +509,7 @@ Action Forwarder::NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, u
   }
   const FlowKey& key = p.flow;
   uint32_t expires;
-  ConnValue* v = Touch(key, FlowHash(key), p, s.node, now_ms, &expires);
+  ConnValue* v = Touch(key, hash, p, s.node, now_ms, &expires);
   const VipEntry* vip = v != nullptr && (v->flags & kConnReverse) ? s.Vip(v->vip) : nullptr;
   if (vip == nullptr) return DropWith(Drop::kNatNoSession);
   v->flags |= kConnReplied;

@@ -110,14 +110,16 @@ class Forwarder {
 
   // What the first pass over a burst learns about a packet, for the last pass.
   struct Hint {
-    uint64_t hash = kNoHash;        // flow hash of a plain TCP/UDP packet to a VIP address
+    // Flow hash of a plain TCP/UDP packet to a VIP address, or of a full-NAT reply.
+    uint64_t hash = kNoHash;
     uint32_t vip = kNotVipAddress;  // VipTable::Resolve's answer (kNotVipAddress: not IP either)
   };
 
   // First stage of a burst: resolves the packet's VIP and, for a plain (unfragmented, non-ICMP)
   // TCP/UDP packet to a VIP address, computes its flow hash and starts loading its connection-
   // table bucket, so that the misses of a whole burst overlap instead of stalling each packet
-  // in turn. Traffic for the kernel is neither hashed nor looked up in the table.
+  // in turn; likewise for a full-NAT reply (TCP/UDP to a NAT address and port) and the reverse
+  // entry it looks up. Other traffic for the kernel is neither hashed nor looked up.
   Hint Classify(const ParsedPacket& p, const Snapshot& s) const;
   // Second stage, after Classify of every packet: by now the bucket lines have arrived; starts
   // loading each flow's entry line, so that these misses overlap too.
@@ -153,8 +155,13 @@ class Forwarder {
   // `vi` is the VipTable::Resolve answer for the packet (not kNotVipAddress).
   Action ToVip(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                uint64_t flow_hash, uint32_t vi);
+  // A packet Classify found to be a full-NAT reply; `hash` is its FlowHash.
   Action NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
-                  bool* matched);
+                  uint64_t hash);
+  // ProcessBurst's pass between PrefetchEntry and Process when the snapshot has full-NAT VIPs:
+  // reads each full-NAT flow's forward entry (requested by the pass before) and starts loading
+  // the reverse entry it records, which SendNat then reads and refreshes.
+  void PrefetchNatReverse(uint32_t n, const Snapshot& s, uint32_t now_ms) const;
   // Picks the backend of a flow: table hit, else Maglev (+ insert when `insert`).
   // With `track`, looks the flow up (refreshing it) and inserts it on a miss; without, only
   // reads the table. Sets *entry (tracked flows) and *expires.
@@ -187,10 +194,11 @@ class Forwarder {
                  const BackendEntry& b, const FlowKey& key, uint64_t hash, ConnValue* entry,
                  uint32_t now_ms, uint32_t expires);
   // Picks a free full-NAT port of this worker's share and inserts the reverse entry, never
-  // evicting `keep` (the caller's forward entry).
+  // evicting `keep` (the caller's forward entry); *rev_slot tells where it went.
   bool AllocateNatPort(const Snapshot& s, const VipEntry& vip, const BackendEntry& b,
                        const FlowKey& key, const IpAddr& nat_addr, uint16_t backend_port,
-                       uint32_t now_ms, uint32_t expires, const ConnValue* keep, uint16_t* port);
+                       uint32_t now_ms, uint32_t expires, const ConnValue* keep, uint16_t* port,
+                       uint32_t* rev_slot);
   Action DropWith(Drop d) {
     counters_->AddDrop(d);
     return Action::kDrop;

@@ -313,22 +313,17 @@ bool EncapTunnelWithTemplate(Frame* f, const ParsedPacket& p, const TunnelTempla
   return true;
 }
 
-bool RewriteNat(Frame* f, const ParsedPacket& p, const NatParams& n) {
-  if (!IsIpDatagram(p, f->len) || p.fragment == Fragment::kLater) return false;
-  const bool tcp = p.l4_proto == IPPROTO_TCP;
-  if (!tcp && p.l4_proto != IPPROTO_UDP) return false;
-  if (static_cast<size_t>(p.l4_offset) + (tcp ? kTcpHeaderLen : kUdpHeaderLen) > p.l3_end) {
-    return false;
-  }
-  const bool v4 = p.l3 == L3Kind::kIpv4;
-  if (n.family != (v4 ? IpFamily::kIpv4 : IpFamily::kIpv6)) return false;
+namespace {
 
+// One body per family, so that every checksum delta has a constant length and unrolls.
+template <bool v4>
+bool RewriteNatFamily(Frame* f, const ParsedPacket& p, const NatParams& n, bool tcp) {
   uint8_t* const ip = f->data + p.l3_offset;
   uint8_t* const l4 = f->data + p.l4_offset;
   uint8_t* const ttl = ip + (v4 ? 8 : 7);
   if (n.decrement_ttl && *ttl <= 1) return false;
 
-  const size_t addr_len = v4 ? 4 : 16;
+  constexpr size_t addr_len = v4 ? 4 : 16;
   uint8_t* const addrs = ip + (v4 ? 12 : 8);  // source then destination
   uint8_t new_addrs[32];
   std::memcpy(new_addrs, n.new_src.bytes, addr_len);
@@ -342,7 +337,7 @@ bool RewriteNat(Frame* f, const ParsedPacket& p, const NatParams& n) {
   ChecksumDelta l4_delta = addr_delta;  // the pseudo-header holds the addresses
   l4_delta.Change(l4, new_ports, 4);
 
-  if (v4) {
+  if constexpr (v4) {
     ChecksumDelta ip_delta = addr_delta;
     if (n.decrement_ttl) {
       const uint8_t new_word[2] = {static_cast<uint8_t>(*ttl - 1), ip[9]};
@@ -364,6 +359,20 @@ bool RewriteNat(Frame* f, const ParsedPacket& p, const NatParams& n) {
   std::memcpy(l4, new_ports, 4);
   WriteMacs(f->data, n.src_mac, n.dst_mac);
   return true;
+}
+
+}  // namespace
+
+bool RewriteNat(Frame* f, const ParsedPacket& p, const NatParams& n) {
+  if (!IsIpDatagram(p, f->len) || p.fragment == Fragment::kLater) return false;
+  const bool tcp = p.l4_proto == IPPROTO_TCP;
+  if (!tcp && p.l4_proto != IPPROTO_UDP) return false;
+  if (static_cast<size_t>(p.l4_offset) + (tcp ? kTcpHeaderLen : kUdpHeaderLen) > p.l3_end) {
+    return false;
+  }
+  const bool v4 = p.l3 == L3Kind::kIpv4;
+  if (n.family != (v4 ? IpFamily::kIpv4 : IpFamily::kIpv6)) return false;
+  return v4 ? RewriteNatFamily<true>(f, p, n, tcp) : RewriteNatFamily<false>(f, p, n, tcp);
 }
 
 bool MakeEchoReply(Frame* f, const ParsedPacket& p) {

@@ -85,6 +85,8 @@ struct Snapshot {
   std::vector<VipEntry> vips;          // indexed by HandleIndex(handle); unused entries have 0
   std::vector<BackendEntry> backends;  // indexed by HandleIndex(handle)
   NodeParams node;
+  // Derived by PrepareSnapshot: some VIP is full NAT (the workers then prefetch reverse entries).
+  bool has_nat_vip = false;
 
   const VipEntry* Vip(uint32_t handle) const {
     const uint32_t i = HandleIndex(handle);

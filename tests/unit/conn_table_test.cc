@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -264,6 +265,42 @@ TEST(ConnTableExpiry, LookupRefreshesExpiry) {
   std::vector<uint32_t> expiries;
   t->ForEachLive(399, [&](const FlowKey&, const ConnValue&, uint32_t e) { expiries.push_back(e); });
   EXPECT_THAT(expiries, testing::ElementsAre(400u));
+}
+
+TEST(ConnTableExpiry, SetExpiryChangesOnlyThatEntry) {
+  auto t = ConnTable::Create(64);
+  // Two keys of one bucket, so that a slot mix-up would show on the neighbour.
+  const std::vector<FlowKey> keys = KeysInBucket(64 / ConnTable::kWays, 3, 2);
+  const uint64_t h0 = FlowHash(keys[0]);
+  const uint64_t h1 = FlowHash(keys[1]);
+  const ConnValue* v0 = t->Insert(keys[0], h0, Value(0), 100, 1000);
+  t->Insert(keys[1], h1, Value(1), 100, 1000);
+  t->SetExpiry(v0, 300);  // shortened
+  EXPECT_THAT(t->Find(keys[0], h0, 299), HasValue(Value(0)));
+  EXPECT_EQ(t->Find(keys[0], h0, 300), nullptr);
+  EXPECT_THAT(t->Find(keys[1], h1, 999), HasValue(Value(1)));
+  t->SetExpiry(t->Find(keys[1], h1, 500), 2000);  // lengthened, through Find's pointer
+  EXPECT_THAT(t->Find(keys[1], h1, 1999), HasValue(Value(1)));
+  EXPECT_EQ(t->Find(keys[1], h1, 2000), nullptr);
+}
+
+TEST(ConnTable, SlotOfNamesWhereAnEntryLives) {
+  auto t = ConnTable::Create(1024);
+  std::vector<uint32_t> slots;
+  for (uint32_t i = 0; i < 200; ++i) {
+    const FlowKey k = V4Key(i);
+    const uint32_t slot = t->SlotOf(t->Insert(k, FlowHash(k), Value(i), 0, 100));
+    EXPECT_LT(slot, t->capacity());
+    // The slot's bucket is the key's bucket, and the same entry is found there later.
+    EXPECT_EQ(slot / ConnTable::kWays, FlowHash(k) & (t->capacity() / ConnTable::kWays - 1));
+    EXPECT_EQ(t->SlotOf(t->Find(k, FlowHash(k), 1)), slot);
+    slots.push_back(slot);
+  }
+  std::sort(slots.begin(), slots.end());
+  EXPECT_EQ(std::adjacent_find(slots.begin(), slots.end()), slots.end());  // one entry per slot
+  // A stale or wild slot is only a prefetch: any value is safe.
+  t->PrefetchSlot(0xffffffffu);
+  t->PrefetchSlot(t->capacity());
 }
 
 TEST(ConnTableExpiry, ClockWrapAround) {
