@@ -85,7 +85,7 @@ void ConnTable::LookupBulk(const FlowKey* const* keys, const uint64_t* hashes,
     // Stage 1: start every header load of the chunk so their misses overlap.
     for (uint32_t i = 0; i < count; ++i) {
       bucket[i] = BucketFor(h[i]);
-      __builtin_prefetch(bucket[i], 1, 3);
+      PrefetchWrite(bucket[i]);
     }
     // Stage 2: signature match on live ways; start the loads of the candidate entries. A way
     // dead here stays dead through stage 3 (only live ways get refreshed), so filtering it out
@@ -98,7 +98,7 @@ void ConnTable::LookupBulk(const FlowKey* const* keys, const uint64_t* hashes,
         const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
         if (!IsLive(b->expires[w], now)) continue;
         live |= 1u << w;
-        __builtin_prefetch(&e[w], 0, 3);
+        PrefetchRead(&e[w]);
       }
       candidates[i] = live;
     }

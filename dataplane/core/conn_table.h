@@ -23,6 +23,7 @@
 #include <memory>
 
 #include "dataplane/core/flow_key.h"
+#include "dataplane/core/prefetch.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -219,18 +220,18 @@ inline ConnTable::Bucket* ConnTable::BucketFor(uint64_t hash) const {
 }
 
 // Write intent: a hit stores the refreshed expiry into this line.
-inline void ConnTable::Prefetch(uint64_t hash) const { __builtin_prefetch(BucketFor(hash), 1, 3); }
+inline void ConnTable::Prefetch(uint64_t hash) const { PrefetchWrite(BucketFor(hash)); }
 
 inline void ConnTable::PrefetchEntry(uint64_t hash) const {
   const Bucket* b = BucketFor(hash);
   const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
   const uint32_t m = conn_table_internal::MatchMask(b->sig, conn_table_internal::Signature(hash));
   if (m != 0) {
-    __builtin_prefetch(&e[std::countr_zero(m)], 0, 3);
+    PrefetchRead(&e[std::countr_zero(m)]);
     return;
   }
   const uint32_t empty = conn_table_internal::MatchMask(b->sig, 0) & ((1u << kWays) - 1);
-  if (empty != 0) __builtin_prefetch(&e[std::countr_zero(empty)], 1, 3);
+  if (empty != 0) PrefetchWrite(&e[std::countr_zero(empty)]);
 }
 
 inline const ConnValue* ConnTable::Find(const FlowKey& key, uint64_t hash, uint32_t now) const {
@@ -258,8 +259,8 @@ inline void ConnTable::SetExpiry(const ConnValue* v, uint32_t expires) {
 
 inline void ConnTable::PrefetchSlot(uint32_t slot) const {
   slot &= (bucket_mask_ + 1) * kWays - 1;
-  __builtin_prefetch(&buckets_[slot / kWays], 1, 3);
-  __builtin_prefetch(&entries_[slot], 0, 3);
+  PrefetchWrite(&buckets_[slot / kWays]);
+  PrefetchRead(&entries_[slot]);
 }
 
 inline ConnValue* ConnTable::Lookup(const FlowKey& key, uint64_t hash, uint32_t now,

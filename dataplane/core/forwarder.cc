@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/core/prefetch.h"
 #include "dataplane/core/snake_names.h"
 
 namespace lb {
@@ -132,7 +133,7 @@ Forwarder::Hint Forwarder::Classify(const ParsedPacket& p, const Snapshot& s) co
 void Forwarder::ProcessBurst(Frame* frames, uint32_t n, const Snapshot& s, uint32_t now_ms,
                              Action* actions) {
   for (uint32_t i = 0; i < n; ++i) {
-    if (i + 1 < n) __builtin_prefetch(frames[i + 1].data, 0, 3);
+    if (i + 1 < n) PrefetchRead(frames[i + 1].data);
     ParsePacket(frames[i].data, frames[i].len, &parsed_[i]);
     hints_[i] = Classify(parsed_[i], s);
   }
