@@ -16,6 +16,7 @@
 #define LBNODE_DATAPLANE_CORE_CONN_TABLE_H_
 
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -98,7 +99,8 @@ class ConnTable {
   // Like Lookup, but leaves the expiry as it is.
   const ConnValue* Find(const FlowKey& key, uint64_t hash, uint32_t now) const;
 
-  // Sets the expiry of an entry a Lookup, Find or Insert just returned (no second lookup).
+  // Sets the expiry of an entry a Lookup, Find or Insert just returned (no second lookup). `v`
+  // must still be that entry: no Insert in between, unless it passed `keep` = v.
   void SetExpiry(const ConnValue* v, uint32_t expires);
   // Where an entry lives, for PrefetchSlot later. Entries never move, but a slot may since hold
   // another key: a slot is a hint for prefetching, never a substitute for a lookup.
@@ -151,6 +153,9 @@ class ConnTable {
 };
 
 // --- the hot path, inline: the worker calls these per packet ---------------------------------
+// They depend on the target's instruction set (SSE2, PREFETCHW): every translation unit that
+// calls them must be built with the same -march (the core library's; lb_dpdk, which DPDK's
+// pkg-config builds with its own -march, does not call them).
 
 // The bucket header: everything a lookup needs before it knows which entry to read, in one line.
 // sig[w] == 0 marks way w empty; expires[w] is meaningful only for a non-empty way.
@@ -247,13 +252,14 @@ inline const ConnValue* ConnTable::Find(const FlowKey& key, uint64_t hash, uint3
 }
 
 inline uint32_t ConnTable::SlotOf(const ConnValue* v) const {
-  const auto* e =
-      reinterpret_cast<const Entry*>(reinterpret_cast<const uint8_t*>(v) - offsetof(Entry, value));
-  return static_cast<uint32_t>(e - entries_);
+  // Byte distance from the first entry: each value sits at the same offset of its 64-byte Entry.
+  return static_cast<uint32_t>(
+      (reinterpret_cast<const char*>(v) - reinterpret_cast<const char*>(entries_)) / sizeof(Entry));
 }
 
 inline void ConnTable::SetExpiry(const ConnValue* v, uint32_t expires) {
   const uint32_t slot = SlotOf(v);
+  assert(slot < capacity() && buckets_[slot / kWays].sig[slot % kWays] != 0);
   buckets_[slot / kWays].expires[slot % kWays] = expires;
 }
 

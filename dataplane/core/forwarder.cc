@@ -117,6 +117,7 @@ Forwarder::Hint Forwarder::Classify(const ParsedPacket& p, const Snapshot& s) co
   if (h.vip == kNotVipAddress) {
     // A full-NAT reply looks up its reverse entry by its own key: load that bucket too.
     if ((!s.node.nat_addrs4.empty() || !s.node.nat_addrs6.empty()) && ToNatAddress(p, s.node)) {
+      h.nat_reply = true;
       h.hash = FlowHash(p.flow);
       conns_->Prefetch(h.hash);
     }
@@ -173,8 +174,7 @@ Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, ui
     }
     return ToVip(f, p, s, now_ms, h.hash, h.vip);
   }
-  // Classify hashes a packet to no VIP only when it is a full-NAT reply (ToNatAddress).
-  if (h.hash != kNoHash) return NatReply(f, p, s, now_ms, h.hash);
+  if (h.nat_reply) return NatReply(f, p, s, now_ms, h.hash);
   ++counters_->to_kernel;
   return Action::kKernel;
 }

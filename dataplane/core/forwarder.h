@@ -113,6 +113,7 @@ class Forwarder {
     // Flow hash of a plain TCP/UDP packet to a VIP address, or of a full-NAT reply.
     uint64_t hash = kNoHash;
     uint32_t vip = kNotVipAddress;  // VipTable::Resolve's answer (kNotVipAddress: not IP either)
+    bool nat_reply = false;         // to a full-NAT address and port (ToNatAddress); `hash` set
   };
 
   // First stage of a burst: resolves the packet's VIP and, for a plain (unfragmented, non-ICMP)

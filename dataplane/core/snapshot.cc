@@ -4,8 +4,9 @@ namespace lb {
 
 void PrepareSnapshot(Snapshot* s) {
   s->has_nat_vip = false;
-  for (const VipEntry& v : s->vips)
+  for (const VipEntry& v : s->vips) {
     s->has_nat_vip |= v.handle != 0 && v.mode == ForwardingMode::kNat;
+  }
   for (BackendEntry& b : s->backends) {
     b.tunnel = TunnelTemplate();
     const VipEntry* vip = b.handle != 0 ? s->Vip(b.vip) : nullptr;

@@ -581,7 +581,15 @@ TEST(Forwarder, BurstDecidesAsSinglePackets) {
                         .Ipv4("10.1.0.1", "198.51.100.1", IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
                         .Payload(16)
                         .Finish());
+    const uint64_t to_kernel_before = burst.counters->to_kernel;
+    const uint64_t no_session_before =
+        burst.counters->drops[static_cast<size_t>(Drop::kNatNoSession)];
     run(again, 9);
+    // What the strays do, pinned (not only compared): below the port range and the fragment go
+    // to the kernel, the unknown port is a counted drop.
+    EXPECT_EQ(burst.counters->to_kernel - to_kernel_before, 2u);
+    EXPECT_EQ(burst.counters->drops[static_cast<size_t>(Drop::kNatNoSession)] - no_session_before,
+              1u);
 
     EXPECT_EQ(burst.counters->to_backend, single.counters->to_backend);
     EXPECT_GT(burst.counters->to_backend, 0u);
