@@ -133,12 +133,30 @@ Forwarder::Hint Forwarder::Classify(const ParsedPacket& p, const Snapshot& s) co
 
 void Forwarder::ProcessBurst(Frame* frames, uint32_t n, const Snapshot& s, uint32_t now_ms,
                              Action* actions) {
-  for (uint32_t i = 0; i < n; ++i) {
-    if (i + 1 < n) PrefetchRead(frames[i + 1].data);
-    ParsePacket(frames[i].data, frames[i].len, &parsed_[i]);
-    hints_[i] = Classify(parsed_[i], s);
+  if (s.vip_table.Large()) [[unlikely]] {
+    // Many VIPs: their address slots and entries miss the caches. Parse the whole burst first,
+    // starting each packet's slot load, then classify; and start the VIP entries' loads with
+    // the connection-table entries'.
+    for (uint32_t i = 0; i < n; ++i) {
+      if (i + 1 < n) PrefetchRead(frames[i + 1].data);
+      ParsePacket(frames[i].data, frames[i].len, &parsed_[i]);
+      if (parsed_[i].l3 == L3Kind::kIpv4 || parsed_[i].l3 == L3Kind::kIpv6) {
+        s.vip_table.Prefetch(parsed_[i].flow.dst, parsed_[i].flow.family);
+      }
+    }
+    for (uint32_t i = 0; i < n; ++i) hints_[i] = Classify(parsed_[i], s);
+    for (uint32_t i = 0; i < n; ++i) {
+      PrefetchEntry(hints_[i]);
+      if (hints_[i].vip < s.vips.size()) PrefetchRead(&s.vips[hints_[i].vip]);
+    }
+  } else {
+    for (uint32_t i = 0; i < n; ++i) {
+      if (i + 1 < n) PrefetchRead(frames[i + 1].data);
+      ParsePacket(frames[i].data, frames[i].len, &parsed_[i]);
+      hints_[i] = Classify(parsed_[i], s);
+    }
+    for (uint32_t i = 0; i < n; ++i) PrefetchEntry(hints_[i]);
   }
-  for (uint32_t i = 0; i < n; ++i) PrefetchEntry(hints_[i]);
   if (s.has_nat_vip) PrefetchNatReverse(n, s, now_ms);
   for (uint32_t i = 0; i < n; ++i) {
     actions[i] = Process(&frames[i], parsed_[i], s, now_ms, hints_[i]);

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/core/flow_key.h"
+#include "dataplane/core/prefetch.h"
 
 namespace lb {
 
@@ -57,6 +58,17 @@ class VipTable {
     return FindAddress(addr, family) != nullptr;
   }
 
+  // Whether the address table outgrows the first-level caches (Prefetch is then worth its cost).
+  bool Large() const { return by_address_.size() >= kLargeAddressSlots; }
+  // Starts loading the address slot a Resolve of `dst` reads first.
+  void Prefetch(const IpAddr& dst, IpFamily family) const {
+    if (by_address_.empty()) return;
+    uint64_t a[2];
+    std::memcpy(a, dst.bytes, 16);
+    const uint64_t h = HashAddress(a[0], a[1], family);
+    PrefetchRead(&by_address_[static_cast<uint32_t>(h >> 32) >> address_shift_]);
+  }
+
   uint32_t Resolve(const IpAddr& dst, IpFamily family, uint16_t dst_port, uint8_t proto,
                    bool fragment) const {
     const AddrSlot* slot = FindAddress(dst, family);
@@ -87,6 +99,7 @@ class VipTable {
   // port 0 for an all-ports VIP) in one cache line. count > kInlineServices: the address has more
   // services than fit, look them up in slots_.
   static constexpr uint32_t kInlineServices = 5;
+  static constexpr size_t kLargeAddressSlots = 1024;  // 64 KiB of address slots
   struct alignas(64) AddrSlot {
     uint64_t addr[2];
     IpFamily family = IpFamily::kNone;  // kNone: empty slot

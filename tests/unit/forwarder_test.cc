@@ -499,110 +499,124 @@ TEST(ForwarderRobustness, EveryForwardedFrameHasValidChecksums) {
 // that its own first packet creates, FIN-closed flows, fragments, ICMP and foreign traffic; and
 // in a later burst, established flows (full NAT: their reverse entries prefetched) mixed with
 // the backend's replies to the full-NAT address (hashed in the first pass) and strays to it.
+// Both with one VIP address and with a VIP table large enough for ProcessBurst's other layout
+// (every address slot prefetched before any packet is classified).
 TEST(Forwarder, BurstDecidesAsSinglePackets) {
-  for (ForwardingMode mode : {ForwardingMode::kDr, ForwardingMode::kTun, ForwardingMode::kNat}) {
-    SCOPED_TRACE(::testing::Message() << "mode " << static_cast<int>(mode));
-    World burst(mode, IPPROTO_TCP, 1 << 10), single(mode, IPPROTO_TCP, 1 << 10);
-    for (World* w : {&burst, &single}) {
-      w->s->node.has_tunnel_src4 = true;
-      w->s->node.tunnel_src4 = A4("192.0.2.200");
-      PrepareSnapshot(w->s.get());
-    }
-    EXPECT_EQ(burst.s->has_nat_vip, mode == ForwardingMode::kNat);
-    // Runs `in` as one burst through `burst` and packet by packet through `single`; returns
-    // single's output frames.
-    auto run = [&](const std::vector<Bytes>& in, uint32_t now) {
-      EXPECT_LE(in.size(), Forwarder::kMaxBurst);
-      std::vector<std::vector<uint8_t>> bufs(in.size(), std::vector<uint8_t>(256));
-      std::vector<Frame> frames;
-      for (size_t i = 0; i < in.size(); ++i) {
-        std::memcpy(bufs[i].data() + 128, in[i].data(), in[i].size());
-        frames.push_back(Frame{bufs[i].data() + 128, static_cast<uint32_t>(in[i].size()), 128});
+  for (const bool large : {false, true})
+    for (ForwardingMode mode : {ForwardingMode::kDr, ForwardingMode::kTun, ForwardingMode::kNat}) {
+      SCOPED_TRACE(::testing::Message() << "mode " << static_cast<int>(mode) << " large " << large);
+      World burst(mode, IPPROTO_TCP, 1 << 10), single(mode, IPPROTO_TCP, 1 << 10);
+      for (World* w : {&burst, &single}) {
+        w->s->node.has_tunnel_src4 = true;
+        w->s->node.tunnel_src4 = A4("192.0.2.200");
+        if (large) {
+          // The test's VIP and 999 more addresses (198.18.0.0/16) for the same VIP entry.
+          std::vector<VipKey> keys = {w->s->vips[1].key};
+          for (uint32_t i = 1; i < 1000; ++i) {
+            keys.push_back(
+                VipKey{IpAddr::V4(0xc6120000u + i), htons(80), IPPROTO_TCP, IpFamily::kIpv4});
+          }
+          w->s->vip_table = *VipTable::Build(keys, std::vector<uint32_t>(keys.size(), 1));
+        }
+        ASSERT_EQ(w->s->vip_table.Large(), large);
+        PrepareSnapshot(w->s.get());
       }
-      Action actions[Forwarder::kMaxBurst];
-      burst.fwd->ProcessBurst(frames.data(), static_cast<uint32_t>(frames.size()), *burst.s, now,
-                              actions);
-      std::vector<Bytes> out;
-      for (size_t i = 0; i < in.size(); ++i) {
-        Bytes expect = in[i];
-        const Action a = single.Run(expect, now);
-        EXPECT_EQ(actions[i], a) << "packet " << i;
-        EXPECT_EQ(Bytes(frames[i].data, frames[i].data + frames[i].len), expect) << "packet " << i;
-        out.push_back(expect);
+      EXPECT_EQ(burst.s->has_nat_vip, mode == ForwardingMode::kNat);
+      // Runs `in` as one burst through `burst` and packet by packet through `single`; returns
+      // single's output frames.
+      auto run = [&](const std::vector<Bytes>& in, uint32_t now) {
+        EXPECT_LE(in.size(), Forwarder::kMaxBurst);
+        std::vector<std::vector<uint8_t>> bufs(in.size(), std::vector<uint8_t>(256));
+        std::vector<Frame> frames;
+        for (size_t i = 0; i < in.size(); ++i) {
+          std::memcpy(bufs[i].data() + 128, in[i].data(), in[i].size());
+          frames.push_back(Frame{bufs[i].data() + 128, static_cast<uint32_t>(in[i].size()), 128});
+        }
+        Action actions[Forwarder::kMaxBurst];
+        burst.fwd->ProcessBurst(frames.data(), static_cast<uint32_t>(frames.size()), *burst.s, now,
+                                actions);
+        std::vector<Bytes> out;
+        for (size_t i = 0; i < in.size(); ++i) {
+          Bytes expect = in[i];
+          const Action a = single.Run(expect, now);
+          EXPECT_EQ(actions[i], a) << "packet " << i;
+          EXPECT_EQ(Bytes(frames[i].data, frames[i].data + frames[i].len), expect)
+              << "packet " << i;
+          out.push_back(expect);
+        }
+        return out;
+      };
+      std::vector<Bytes> in;
+      for (int round = 0; round < 2; ++round) {
+        for (uint16_t port = 1000; port < 1008; ++port) {
+          in.push_back(Tcp4("203.0.113.5", "192.0.2.10", port, 80, kTcpAck));
+        }
+        in.push_back(Tcp4("203.0.113.5", "192.0.2.10", 1003, 80, kTcpFin | kTcpAck));
+        in.push_back(Tcp4("203.0.113.6", "192.0.2.10", 2000, 443, kTcpSyn));  // no such service
+        in.push_back(Tcp4("203.0.113.6", "192.0.2.99", 2000, 80, kTcpSyn));   // not a VIP
+        in.push_back(PacketBuilder()
+                         .Ether()
+                         .Ipv4("203.0.113.7", "192.0.2.10", IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
+                         .Payload(16)
+                         .Finish());
+        in.push_back(PacketBuilder()
+                         .Ether()
+                         .Ipv4("203.0.113.8", "192.0.2.10", IPPROTO_ICMP)
+                         .Icmp(8, 0)
+                         .Payload(8)
+                         .Finish());
+        Bytes cut = Tcp4("203.0.113.5", "192.0.2.10", 1000, 80, kTcpAck);
+        cut.resize(30);  // truncated IPv4 header
+        in.push_back(cut);
       }
-      return out;
-    };
-    std::vector<Bytes> in;
-    for (int round = 0; round < 2; ++round) {
+      const std::vector<Bytes> first = run(in, 7);
+
+      // Second burst: the same flows again, and what the backend would answer to each forwarded
+      // full-NAT packet (to the NAT address and port it was given), and strays to that address.
+      std::vector<Bytes> again;
       for (uint16_t port = 1000; port < 1008; ++port) {
-        in.push_back(Tcp4("203.0.113.5", "192.0.2.10", port, 80, kTcpAck));
+        again.push_back(Tcp4("203.0.113.5", "192.0.2.10", port, 80, kTcpAck));
       }
-      in.push_back(Tcp4("203.0.113.5", "192.0.2.10", 1003, 80, kTcpFin | kTcpAck));
-      in.push_back(Tcp4("203.0.113.6", "192.0.2.10", 2000, 443, kTcpSyn));  // no such service
-      in.push_back(Tcp4("203.0.113.6", "192.0.2.99", 2000, 80, kTcpSyn));   // not a VIP
-      in.push_back(PacketBuilder()
-                       .Ether()
-                       .Ipv4("203.0.113.7", "192.0.2.10", IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
-                       .Payload(16)
-                       .Finish());
-      in.push_back(PacketBuilder()
-                       .Ether()
-                       .Ipv4("203.0.113.8", "192.0.2.10", IPPROTO_ICMP)
-                       .Icmp(8, 0)
-                       .Payload(8)
-                       .Finish());
-      Bytes cut = Tcp4("203.0.113.5", "192.0.2.10", 1000, 80, kTcpAck);
-      cut.resize(30);  // truncated IPv4 header
-      in.push_back(cut);
-    }
-    const std::vector<Bytes> first = run(in, 7);
+      size_t replies = 0;
+      for (size_t i = 0; i < 8 && mode == ForwardingMode::kNat; ++i) {
+        const ParsedPacket fp = ParsePacket(first[i].data(), first[i].size());
+        ASSERT_EQ(fp.status, ParseStatus::kOk);
+        char nat[INET_ADDRSTRLEN], backend[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, fp.flow.src.bytes, nat, sizeof(nat));
+        inet_ntop(AF_INET, fp.flow.dst.bytes, backend, sizeof(backend));
+        again.push_back(
+            Tcp4(backend, nat, ntohs(fp.flow.dst_port), ntohs(fp.flow.src_port), kTcpAck));
+        ++replies;
+      }
+      again.push_back(Tcp4("10.1.0.1", "198.51.100.1", 80, 500, kTcpAck));    // below the range
+      again.push_back(Tcp4("10.1.0.1", "198.51.100.1", 80, 60000, kTcpAck));  // no such session
+      again.push_back(PacketBuilder()
+                          .Ether()
+                          .Ipv4("10.1.0.1", "198.51.100.1", IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
+                          .Payload(16)
+                          .Finish());
+      const uint64_t to_kernel_before = burst.counters->to_kernel;
+      const uint64_t no_session_before =
+          burst.counters->drops[static_cast<size_t>(Drop::kNatNoSession)];
+      run(again, 9);
+      // What the strays do, pinned (not only compared): below the port range and the fragment go
+      // to the kernel, the unknown port is a counted drop.
+      EXPECT_EQ(burst.counters->to_kernel - to_kernel_before, 2u);
+      EXPECT_EQ(burst.counters->drops[static_cast<size_t>(Drop::kNatNoSession)] - no_session_before,
+                1u);
 
-    // Second burst: the same flows again, and what the backend would answer to each forwarded
-    // full-NAT packet (to the NAT address and port it was given), and strays to that address.
-    std::vector<Bytes> again;
-    for (uint16_t port = 1000; port < 1008; ++port) {
-      again.push_back(Tcp4("203.0.113.5", "192.0.2.10", port, 80, kTcpAck));
+      EXPECT_EQ(burst.counters->to_backend, single.counters->to_backend);
+      EXPECT_GT(burst.counters->to_backend, 0u);
+      EXPECT_EQ(burst.counters->conn_hits, single.counters->conn_hits);
+      EXPECT_EQ(burst.counters->conn_misses, single.counters->conn_misses);
+      EXPECT_EQ(burst.counters->to_kernel, single.counters->to_kernel);
+      EXPECT_EQ(burst.counters->nat_replies, single.counters->nat_replies);
+      EXPECT_EQ(burst.counters->nat_replies, replies);
+      for (size_t d = 0; d < static_cast<size_t>(Drop::kCount); ++d) {
+        EXPECT_EQ(burst.counters->drops[d], single.counters->drops[d]) << DropName(Drop(d));
+      }
+      EXPECT_EQ(burst.conns->CountLive(10), single.conns->CountLive(10));
     }
-    size_t replies = 0;
-    for (size_t i = 0; i < 8 && mode == ForwardingMode::kNat; ++i) {
-      const ParsedPacket fp = ParsePacket(first[i].data(), first[i].size());
-      ASSERT_EQ(fp.status, ParseStatus::kOk);
-      char nat[INET_ADDRSTRLEN], backend[INET_ADDRSTRLEN];
-      inet_ntop(AF_INET, fp.flow.src.bytes, nat, sizeof(nat));
-      inet_ntop(AF_INET, fp.flow.dst.bytes, backend, sizeof(backend));
-      again.push_back(
-          Tcp4(backend, nat, ntohs(fp.flow.dst_port), ntohs(fp.flow.src_port), kTcpAck));
-      ++replies;
-    }
-    again.push_back(Tcp4("10.1.0.1", "198.51.100.1", 80, 500, kTcpAck));    // below the range
-    again.push_back(Tcp4("10.1.0.1", "198.51.100.1", 80, 60000, kTcpAck));  // no such session
-    again.push_back(PacketBuilder()
-                        .Ether()
-                        .Ipv4("10.1.0.1", "198.51.100.1", IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
-                        .Payload(16)
-                        .Finish());
-    const uint64_t to_kernel_before = burst.counters->to_kernel;
-    const uint64_t no_session_before =
-        burst.counters->drops[static_cast<size_t>(Drop::kNatNoSession)];
-    run(again, 9);
-    // What the strays do, pinned (not only compared): below the port range and the fragment go
-    // to the kernel, the unknown port is a counted drop.
-    EXPECT_EQ(burst.counters->to_kernel - to_kernel_before, 2u);
-    EXPECT_EQ(burst.counters->drops[static_cast<size_t>(Drop::kNatNoSession)] - no_session_before,
-              1u);
-
-    EXPECT_EQ(burst.counters->to_backend, single.counters->to_backend);
-    EXPECT_GT(burst.counters->to_backend, 0u);
-    EXPECT_EQ(burst.counters->conn_hits, single.counters->conn_hits);
-    EXPECT_EQ(burst.counters->conn_misses, single.counters->conn_misses);
-    EXPECT_EQ(burst.counters->to_kernel, single.counters->to_kernel);
-    EXPECT_EQ(burst.counters->nat_replies, single.counters->nat_replies);
-    EXPECT_EQ(burst.counters->nat_replies, replies);
-    for (size_t d = 0; d < static_cast<size_t>(Drop::kCount); ++d) {
-      EXPECT_EQ(burst.counters->drops[d], single.counters->drops[d]) << DropName(Drop(d));
-    }
-    EXPECT_EQ(burst.conns->CountLive(10), single.conns->CountLive(10));
-  }
 }
 
 }  // namespace
