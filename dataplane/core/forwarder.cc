@@ -105,7 +105,7 @@ uint32_t Forwarder::NatPortOwner(const NodeParams& node, uint16_t port, uint32_t
   return w < num_workers ? w : num_workers - 1;
 }
 
-Forwarder::Hint Forwarder::Classify(const ParsedPacket& p, const Snapshot& s) const {
+inline Forwarder::Hint Forwarder::Classify(const ParsedPacket& p, const Snapshot& s) const {
   Hint h;
   if (p.status != ParseStatus::kOk || (p.l3 != L3Kind::kIpv4 && p.l3 != L3Kind::kIpv6)) {
     return h;
@@ -159,7 +159,7 @@ void Forwarder::ProcessBurst(Frame* frames, uint32_t n, const Snapshot& s, uint3
   }
   if (s.has_nat_vip) PrefetchNatReverse(n, s, now_ms);
   for (uint32_t i = 0; i < n; ++i) {
-    actions[i] = Process(&frames[i], parsed_[i], s, now_ms, hints_[i]);
+    actions[i] = Decide(&frames[i], parsed_[i], s, now_ms, hints_[i]);
   }
 }
 
@@ -176,6 +176,15 @@ void Forwarder::PrefetchNatReverse(uint32_t n, const Snapshot& s, uint32_t now_m
 
 Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                           const Hint& h) {
+  return Decide(f, p, s, now_ms, h);
+}
+
+Action Forwarder::Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms) {
+  return Decide(f, p, s, now_ms, Classify(p, s));
+}
+
+inline Action Forwarder::Decide(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
+                                const Hint& h) {
   if (p.status != ParseStatus::kOk) [[unlikely]] {
     ++counters_->parse_drops[static_cast<size_t>(p.status)];
     return DropWith(Drop::kMalformed);

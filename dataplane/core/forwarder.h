@@ -121,7 +121,8 @@ class Forwarder {
   // table bucket, so that the misses of a whole burst overlap instead of stalling each packet
   // in turn; likewise for a full-NAT reply (TCP/UDP to a NAT address and port) and the reverse
   // entry it looks up. Other traffic for the kernel is neither hashed nor looked up.
-  Hint Classify(const ParsedPacket& p, const Snapshot& s) const;
+  // Inlined into ProcessBurst's first pass.
+  [[gnu::always_inline]] Hint Classify(const ParsedPacket& p, const Snapshot& s) const;
   // Second stage, after Classify of every packet: by now the bucket lines have arrived; starts
   // loading each flow's entry line, so that these misses overlap too.
   void PrefetchEntry(const Hint& h) const {
@@ -132,9 +133,7 @@ class Forwarder {
   Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                  const Hint& h);
   // The same, classifying the packet itself.
-  Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms) {
-    return Process(f, p, s, now_ms, Classify(p, s));
-  }
+  Action Process(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms);
 
   // The worker's whole decision for up to kMaxBurst frames, in three passes: parse and Classify
   // every frame, PrefetchEntry every one, then Process each. actions[i] is frames[i]'s; the
@@ -147,6 +146,9 @@ class Forwarder {
   static uint32_t NatPortOwner(const NodeParams& node, uint16_t port, uint32_t num_workers);
 
  private:
+  // Process's body, inlined into ProcessBurst's last pass (no call per packet).
+  [[gnu::always_inline]] Action Decide(Frame* f, const ParsedPacket& p, const Snapshot& s,
+                                       uint32_t now_ms, const Hint& h);
   // Established TCP/UDP flow of a non-closing packet whose backend is still usable: the common
   // case, with none of ToVip's checks for ICMP, fragments and moved flows. Sets *a and returns
   // true, or returns false having changed nothing but the entry's expiry (ToVip decides).
