@@ -92,7 +92,7 @@ void ConnTable::LookupBulk(const FlowKey* const* keys, const uint64_t* hashes,
     // cannot lose a hit.
     for (uint32_t i = 0; i < count; ++i) {
       const Bucket* b = bucket[i];
-      const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
+      const Entry* e = EntriesOf(b);
       uint32_t live = 0;
       for (uint32_t m = MatchMask(b->sig, Signature(h[i])); m != 0; m &= m - 1) {
         const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
@@ -106,7 +106,7 @@ void ConnTable::LookupBulk(const FlowKey* const* keys, const uint64_t* hashes,
     // burst see each other's refresh exactly as sequential Lookups would.
     for (uint32_t i = 0; i < count; ++i) {
       Bucket* b = bucket[i];
-      Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
+      Entry* e = EntriesOf(b);
       const FlowKey& key = *keys[base + i];
       ConnValue* result = nullptr;
       for (uint32_t m = candidates[i]; m != 0; m &= m - 1) {
@@ -123,18 +123,25 @@ void ConnTable::LookupBulk(const FlowKey* const* keys, const uint64_t* hashes,
   }
 }
 
+inline uint32_t ConnTable::FindWay(const Bucket* b, const FlowKey& key, uint64_t hash) const {
+  const Entry* e = EntriesOf(b);
+  for (uint32_t m = MatchMask(b->sig, Signature(hash)); m != 0; m &= m - 1) {
+    const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
+    if (KeyEquals(e[w].key, key)) return w;
+  }
+  return kWays;
+}
+
 ConnValue* ConnTable::Insert(const FlowKey& key, uint64_t hash, const ConnValue& value,
                              uint32_t now, uint32_t expires, InsertOutcome* outcome,
                              const ConnValue* keep) {
   Bucket* b = BucketFor(hash);
-  Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
+  Entry* e = EntriesOf(b);
   const uint16_t sig = Signature(hash);
   ++stats_.inserts;
 
   // The key's own way first, live or expired: keeps the one-way-per-key invariant.
-  for (uint32_t m = MatchMask(b->sig, sig); m != 0; m &= m - 1) {
-    const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
-    if (!KeyEquals(e[w].key, key)) continue;
+  if (const uint32_t w = FindWay(b, key, hash); w != kWays) {
     b->expires[w] = expires;
     e[w].value = value;
     if (outcome != nullptr) *outcome = InsertOutcome::kReplacedSame;
@@ -185,16 +192,12 @@ ConnValue* ConnTable::Insert(const FlowKey& key, uint64_t hash, const ConnValue&
 
 bool ConnTable::Erase(const FlowKey& key, uint64_t hash) {
   Bucket* b = BucketFor(hash);
-  Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
-  for (uint32_t m = MatchMask(b->sig, Signature(hash)); m != 0; m &= m - 1) {
-    const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
-    if (!KeyEquals(e[w].key, key)) continue;
-    b->sig[w] = 0;
-    b->expires[w] = 0;
-    ++stats_.erased;
-    return true;
-  }
-  return false;
+  const uint32_t w = FindWay(b, key, hash);
+  if (w == kWays) return false;
+  b->sig[w] = 0;
+  b->expires[w] = 0;
+  ++stats_.erased;
+  return true;
 }
 
 void ConnTable::ForEachLive(

@@ -142,6 +142,11 @@ class ConnTable {
   struct Bucket;
   struct Entry;
   Bucket* BucketFor(uint64_t hash) const;
+  // The bucket's kWays entries.
+  Entry* EntriesOf(const Bucket* b) const;
+  // The way of `b` holding `key` (live or expired), or kWays: Insert and Erase. A key occupies
+  // at most one way of its bucket (Insert keeps it so), so the first key match decides.
+  uint32_t FindWay(const Bucket* b, const FlowKey& key, uint64_t hash) const;
 
   Bucket* buckets_ = nullptr;
   Entry* entries_ = nullptr;
@@ -224,12 +229,16 @@ inline ConnTable::Bucket* ConnTable::BucketFor(uint64_t hash) const {
   return buckets_ + (hash & bucket_mask_);
 }
 
+inline ConnTable::Entry* ConnTable::EntriesOf(const Bucket* b) const {
+  return entries_ + static_cast<size_t>(b - buckets_) * kWays;
+}
+
 // Write intent: a hit stores the refreshed expiry into this line.
 inline void ConnTable::Prefetch(uint64_t hash) const { PrefetchWrite(BucketFor(hash)); }
 
 inline void ConnTable::PrefetchEntry(uint64_t hash) const {
   const Bucket* b = BucketFor(hash);
-  const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
+  const Entry* e = EntriesOf(b);
   const uint32_t m = conn_table_internal::MatchMask(b->sig, conn_table_internal::Signature(hash));
   if (m != 0) {
     PrefetchRead(&e[std::countr_zero(m)]);
@@ -240,8 +249,10 @@ inline void ConnTable::PrefetchEntry(uint64_t hash) const {
 }
 
 inline const ConnValue* ConnTable::Find(const FlowKey& key, uint64_t hash, uint32_t now) const {
+  // Lookup's loop without the refresh. Find and Lookup keep their own loops instead of calling
+  // FindWay: returning from inside the loop measured 29 instructions less per full-NAT packet.
   const Bucket* b = BucketFor(hash);
-  const Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
+  const Entry* e = EntriesOf(b);
   for (uint32_t m = conn_table_internal::MatchMask(b->sig, conn_table_internal::Signature(hash));
        m != 0; m &= m - 1) {
     const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
@@ -264,7 +275,7 @@ inline void ConnTable::SetExpiry(const ConnValue* v, uint32_t expires) {
 }
 
 inline void ConnTable::PrefetchSlot(uint32_t slot) const {
-  slot &= (bucket_mask_ + 1) * kWays - 1;
+  slot &= capacity() - 1;
   PrefetchWrite(&buckets_[slot / kWays]);
   PrefetchRead(&entries_[slot]);
 }
@@ -272,9 +283,8 @@ inline void ConnTable::PrefetchSlot(uint32_t slot) const {
 inline ConnValue* ConnTable::Lookup(const FlowKey& key, uint64_t hash, uint32_t now,
                                     uint32_t expires) {
   Bucket* b = BucketFor(hash);
-  Entry* e = entries_ + static_cast<size_t>(b - buckets_) * kWays;
-  // A key occupies at most one way of its bucket (Insert keeps it so), so the first key match
-  // decides: live is a hit, expired is a miss.
+  Entry* e = EntriesOf(b);
+  // The first key match decides (FindWay): live is a hit, expired is a miss.
   for (uint32_t m = conn_table_internal::MatchMask(b->sig, conn_table_internal::Signature(hash));
        m != 0; m &= m - 1) {
     const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
