@@ -85,6 +85,14 @@ Bytes Udp4(const char* src, const char* dst, uint16_t sp, uint16_t dp) {
 Bytes Tcp4(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint8_t flags) {
   return PacketBuilder().Ether().Ipv4(src, dst, IPPROTO_TCP).Tcp(sp, dp, flags).Finish();
 }
+// A later fragment (offset 8 bytes, more fragments) of a TCP datagram: no ports.
+Bytes TcpFragment4(const char* src, const char* dst) {
+  return PacketBuilder()
+      .Ether()
+      .Ipv4(src, dst, IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
+      .Payload(16)
+      .Finish();
+}
 
 // A switch floods unknown unicast: a frame for another host's MAC must not be forwarded (another
 // node may own it), while broadcast and multicast still reach the kernel (ARP, OSPF).
@@ -554,11 +562,7 @@ TEST(Forwarder, BurstDecidesAsSinglePackets) {
         in.push_back(Tcp4("203.0.113.5", "192.0.2.10", 1003, 80, kTcpFin | kTcpAck));
         in.push_back(Tcp4("203.0.113.6", "192.0.2.10", 2000, 443, kTcpSyn));  // no such service
         in.push_back(Tcp4("203.0.113.6", "192.0.2.99", 2000, 80, kTcpSyn));   // not a VIP
-        in.push_back(PacketBuilder()
-                         .Ether()
-                         .Ipv4("203.0.113.7", "192.0.2.10", IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
-                         .Payload(16)
-                         .Finish());
+        in.push_back(TcpFragment4("203.0.113.7", "192.0.2.10"));
         in.push_back(PacketBuilder()
                          .Ether()
                          .Ipv4("203.0.113.8", "192.0.2.10", IPPROTO_ICMP)
@@ -590,11 +594,7 @@ TEST(Forwarder, BurstDecidesAsSinglePackets) {
       }
       again.push_back(Tcp4("10.1.0.1", "198.51.100.1", 80, 500, kTcpAck));    // below the range
       again.push_back(Tcp4("10.1.0.1", "198.51.100.1", 80, 60000, kTcpAck));  // no such session
-      again.push_back(PacketBuilder()
-                          .Ether()
-                          .Ipv4("10.1.0.1", "198.51.100.1", IPPROTO_TCP, 64, {}, /*frag=*/0x2001)
-                          .Payload(16)
-                          .Finish());
+      again.push_back(TcpFragment4("10.1.0.1", "198.51.100.1"));
       const uint64_t to_kernel_before = burst.counters->to_kernel;
       const uint64_t no_session_before =
           burst.counters->drops[static_cast<size_t>(Drop::kNatNoSession)];
