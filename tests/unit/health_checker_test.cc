@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace lb {
 namespace {
 
@@ -557,7 +559,7 @@ TEST(HealthCheckerTest, HundredsOfTargetsOneThreadProbesSpreadOverTheInterval) {
   constexpr int kTargets = 300;
   std::vector<Target> targets;
   for (int i = 0; i < kTargets; ++i) {
-    targets.push_back({"t" + std::to_string(i), "127.0.0.1", server->port(), spec});
+    targets.push_back({absl::StrCat("t", i), "127.0.0.1", server->port(), spec});
   }
   const auto set_at = steady_clock::now();
   ASSERT_TRUE(checker.SetTargets(targets).ok());
@@ -599,12 +601,12 @@ TEST(HealthCheckerTest, ManyFailingProbesLeakNoDescriptors) {
     std::vector<Target> targets;
     const uint16_t refused_port = ClosedPort();
     for (int i = 0; i < 100; ++i) {
-      targets.push_back({"refused" + std::to_string(i), "127.0.0.1", refused_port, spec});
-      targets.push_back({"refused6-" + std::to_string(i), "::1", refused_port, spec});
+      targets.push_back({absl::StrCat("refused", i), "127.0.0.1", refused_port, spec});
+      targets.push_back({absl::StrCat("refused6-", i), "::1", refused_port, spec});
     }
     for (int i = 0; i < 50; ++i) {
-      targets.push_back({"silent" + std::to_string(i), "127.0.0.1", silent->port(), spec});
-      targets.push_back({"nobind" + std::to_string(i), "127.0.0.1", silent->port(), bind_fails});
+      targets.push_back({absl::StrCat("silent", i), "127.0.0.1", silent->port(), spec});
+      targets.push_back({absl::StrCat("nobind", i), "127.0.0.1", silent->port(), bind_fails});
     }
     ASSERT_TRUE(checker.SetTargets(targets).ok());
     std::this_thread::sleep_for(milliseconds(500));

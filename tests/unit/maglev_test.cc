@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "dataplane/core/flow_key.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -106,8 +107,7 @@ INSTANTIATE_TEST_SUITE_P(Sizes, MaglevBalanceTest,
                          ::testing::Values(std::pair{10, kM}, std::pair{100, kM},
                                            std::pair{1000, kM}, std::pair{1000, kLargeM}),
                          [](const auto& info) {
-                           return "n" + std::to_string(info.param.first) + "_m" +
-                                  std::to_string(info.param.second);
+                           return absl::StrCat("n", info.param.first, "_m", info.param.second);
                          });
 
 TEST(MaglevBuildTest, MoreBackendsThanSlotsFillsEverySlotOnce) {
@@ -203,7 +203,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(DisruptionCase{10, kM, 1.1}, DisruptionCase{100, kM, 2.0},
                       DisruptionCase{1000, kM, 8.5}, DisruptionCase{1000, kLargeM, 5.5}),
     [](const auto& info) {
-      return "n" + std::to_string(info.param.n) + "_m" + std::to_string(info.param.size);
+      return absl::StrCat("n", info.param.n, "_m", info.param.size);
     });
 
 TEST(MaglevTableSizeTest, LargerTableDisruptsLess) {
