@@ -202,9 +202,7 @@ INSTANTIATE_TEST_SUITE_P(
     Sizes, MaglevDisruptionTest,
     ::testing::Values(DisruptionCase{10, kM, 1.1}, DisruptionCase{100, kM, 2.0},
                       DisruptionCase{1000, kM, 8.5}, DisruptionCase{1000, kLargeM, 5.5}),
-    [](const auto& info) {
-      return absl::StrCat("n", info.param.n, "_m", info.param.size);
-    });
+    [](const auto& info) { return absl::StrCat("n", info.param.n, "_m", info.param.size); });
 
 TEST(MaglevTableSizeTest, LargerTableDisruptsLess) {
   const auto all = MakeBackends(1000);
