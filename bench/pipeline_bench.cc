@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "control/snapshot_builder.h"
 #include "dataplane/core/forwarder.h"
@@ -286,12 +287,8 @@ int main(int argc, char** argv) {
       return 2;
     } else if (positional == 0) {
       ++positional;
-      // A count: digits only, at least one burst, at most 10^11 packets.
       uint64_t n = 0;
-      bool ok = !a.empty() && a.size() <= 12;
-      for (char c : a) ok = ok && c >= '0' && c <= '9';
-      if (ok) n = std::stoull(a);
-      if (!ok || n == 0 || n > 100'000'000'000ull) {
+      if (!absl::SimpleAtoi(a, &n) || n == 0 || n > 100'000'000'000ull) {
         std::fprintf(
             stderr,
             "pipeline_bench: packets per row must be a number from 1 to 10^11, got '%s'\n%s",
