@@ -471,8 +471,10 @@ inline Action Forwarder::Send(Frame* f, const ParsedPacket& p, const Snapshot& s
     case ForwardingMode::kTun:
     case ForwardingMode::kGue:
       // The backend's precomputed outer header, for untagged frames (nearly all of them).
-      if (b.tunnel.header_len != 0 && p.vlan_count == 0) [[likely]] {
-        if (!EncapTunnelWithTemplate(f, p, b.tunnel, hash)) return DropWith(Drop::kEncapFailed);
+      // A VIP matched, so the parse was ok and found IPv4/IPv6 (Classify): what
+      // EncapTunnelParsed needs of p, with no VLAN tag.
+      if (b.tunnel.kind != TunnelKind::kNone && p.vlan_count == 0) [[likely]] {
+        if (!EncapTunnelParsed(f, p, b.tunnel, hash)) return DropWith(Drop::kEncapFailed);
       } else if (SendTunnelGeneral(f, p, s, vip, b, hash) == Action::kDrop) {
         return Action::kDrop;
       }

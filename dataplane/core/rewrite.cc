@@ -228,8 +228,7 @@ void BuildTunnelTemplate(const TunnelParams& t, TunnelTemplate* out) {
   std::memset(out->bytes, 0, sizeof(out->bytes));
   const bool v4 = t.outer_family == IpFamily::kIpv4;
   if ((!v4 && t.outer_family != IpFamily::kIpv6) || (t.gue && !v4)) return;
-  out->outer_v4 = v4;
-  out->gue = t.gue;
+  out->kind = !v4 ? TunnelKind::kIp6 : t.gue ? TunnelKind::kGue4 : TunnelKind::kIpip4;
   out->overhead = static_cast<uint8_t>(EncapOverhead(t.outer_family, t.gue));
   out->header_len = static_cast<uint8_t>(kEtherHeaderLen + out->overhead);
   uint8_t* const b = out->bytes;
@@ -244,7 +243,8 @@ void BuildTunnelTemplate(const TunnelParams& t, TunnelTemplate* out) {
     ip[9] = proto;
     std::memcpy(ip + 12, t.outer_src.bytes, 4);
     std::memcpy(ip + 16, t.outer_dst.bytes, 4);
-    out->ip_sum = Fold(Sum(ip, kIpv4HeaderLen, 0));
+    // Words 0, 1 and 4 are added per packet as they are then; word 5 is the checksum (zero).
+    out->ip_sum_rest = Fold(Sum(ip + 4, 4, Sum(ip + 12, 8, 0)));
   } else {
     ip[0] = 0x60;
     ip[6] = proto;
@@ -257,60 +257,9 @@ void BuildTunnelTemplate(const TunnelParams& t, TunnelTemplate* out) {
 
 bool EncapTunnelWithTemplate(Frame* f, const ParsedPacket& p, const TunnelTemplate& t,
                              uint64_t flow_hash) {
+  // What EncapTunnelParsed trusts its caller for.
   if (!IsIpDatagram(p, f->len) || p.l3_offset != kEtherHeaderLen) return false;
-  const size_t overhead = t.overhead;
-  if (f->headroom < overhead) return false;
-  const size_t inner_len = static_cast<size_t>(p.l3_end) - kEtherHeaderLen;
-  if (kEtherHeaderLen + overhead + inner_len > kMaxFrameLen) return false;
-  const bool inner_v4 = p.l3 == L3Kind::kIpv4;
-  const uint8_t* inner = f->data + kEtherHeaderLen;
-  const uint8_t tos = inner_v4 ? inner[1] : static_cast<uint8_t>(inner[0] << 4 | inner[1] >> 4);
-
-  uint8_t* const data = f->data - overhead;
-  // Fixed-size copies: the compiler turns each into a few vector moves.
-  switch (t.header_len) {
-    case kEtherHeaderLen + kIpv4HeaderLen:
-      std::memcpy(data, t.bytes, kEtherHeaderLen + kIpv4HeaderLen);
-      break;
-    case kEtherHeaderLen + kIpv4HeaderLen + kUdpHeaderLen:
-      std::memcpy(data, t.bytes, kEtherHeaderLen + kIpv4HeaderLen + kUdpHeaderLen);
-      break;
-    case kEtherHeaderLen + kIpv6HeaderLen:
-      std::memcpy(data, t.bytes, kEtherHeaderLen + kIpv6HeaderLen);
-      break;
-    default:
-      return false;
-  }
-  f->data = data;
-  f->headroom -= static_cast<uint32_t>(overhead);
-  f->len = static_cast<uint32_t>(kEtherHeaderLen + overhead + inner_len);
-  uint8_t* const outer = data + kEtherHeaderLen;
-  if (t.outer_v4) {
-    const uint16_t total = static_cast<uint16_t>(overhead + inner_len);
-    outer[1] = tos;
-    Write16(outer + 2, total);
-    uint64_t sum = t.ip_sum + Load16(outer) - 0x45 + Load16(outer + 2);
-    if (!t.gue) {
-      outer[9] = inner_v4 ? IPPROTO_IPIP : IPPROTO_IPV6;
-      sum += Load16(outer + 8) - t.bytes[kEtherHeaderLen + 8];
-    }
-    // ip_sum covers the templated words (0x45 and the TTL byte included); the patched words
-    // are added as they now are, minus their templated parts.
-    Store16(outer + 10, static_cast<uint16_t>(~Fold(sum)));
-    if (t.gue) {
-      uint8_t* const udp = outer + kIpv4HeaderLen;
-      Write16(udp, static_cast<uint16_t>(kGueSrcPortBase + (flow_hash >> 16) % kGueSrcPortRange));
-      Write16(udp + 4, static_cast<uint16_t>(kUdpHeaderLen + inner_len));
-    }
-  } else {
-    const uint32_t flow_label = static_cast<uint32_t>(flow_hash) & 0xfffff;
-    outer[0] = static_cast<uint8_t>(0x60 | tos >> 4);
-    outer[1] = static_cast<uint8_t>(tos << 4 | flow_label >> 16);
-    Write16(outer + 2, static_cast<uint16_t>(flow_label));
-    Write16(outer + 4, static_cast<uint16_t>(inner_len));
-    outer[6] = inner_v4 ? IPPROTO_IPIP : IPPROTO_IPV6;
-  }
-  return true;
+  return EncapTunnelParsed(f, p, t, flow_hash);
 }
 
 namespace {
