@@ -8,6 +8,8 @@
 #ifndef LBNODE_DATAPLANE_CORE_PACKET_PARSER_H_
 #define LBNODE_DATAPLANE_CORE_PACKET_PARSER_H_
 
+#include <netinet/in.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -97,16 +99,107 @@ struct ParsedPacket {
   FlowKey flow;
 };
 
-// Parses one Ethernet frame. On a drop the status names the reason and the other fields hold
-// whatever was parsed before it.
-ParsedPacket ParsePacket(const uint8_t* data, size_t len);
-void ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out);
-
 namespace internal {
 // The general parser alone, without the fast path for plain TCP/UDP that ParsePacket tries
 // first. Both must give the same result for every input: tests compare them.
 void ParsePacketGeneral(const uint8_t* data, size_t len, ParsedPacket* out);
+
+// The fast path's own constants and readers (packet_parser.cc has the general parser's).
+inline constexpr uint16_t kFastEtherIpv4 = 0x0800;
+inline constexpr uint16_t kFastEtherIpv6 = 0x86dd;
+inline constexpr size_t kFastEtherLen = 14;
+inline constexpr size_t kFastIpv4Len = 20;
+inline constexpr size_t kFastIpv6Len = 40;
+inline uint16_t FastRead16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint16_t FastReadPort(const uint8_t* p) {
+  uint16_t v;
+  __builtin_memcpy(&v, p, 2);
+  return v;
+}
+
+// The common case in one pass: an untagged IPv4 datagram without options and not fragmented, or
+// an IPv6 one without extension headers, carrying a well-formed TCP or UDP header. It fills `out`
+// exactly as the general parser would and returns true; anything else (including every error)
+// returns false, and the general parser starts over. Inline in ParsePacket, and so in the
+// worker's burst loop: no call per packet.
+inline bool ParseFast(const uint8_t* data, size_t len, ParsedPacket* out) {
+  if (len < kFastEtherLen + kFastIpv4Len || len > 0xffff) return false;
+  const uint16_t ether_type = FastRead16(data + 12);
+  const uint8_t* ip = data + kFastEtherLen;
+  const size_t avail = len - kFastEtherLen;
+  size_t l4_off;
+  size_t end;
+  uint8_t proto;
+  if (ether_type == kFastEtherIpv4) {
+    // Version 4, IHL 5; no MF and offset 0 (DF allowed); total length inside the frame.
+    const size_t total = FastRead16(ip + 2);
+    if (ip[0] != 0x45 || (FastRead16(ip + 6) & 0x3fff) != 0 || total < kFastIpv4Len ||
+        total > avail) {
+      return false;
+    }
+    proto = ip[9];
+    l4_off = kFastEtherLen + kFastIpv4Len;
+    end = kFastEtherLen + total;
+  } else if (ether_type == kFastEtherIpv6) {
+    if (avail < kFastIpv6Len || (ip[0] >> 4) != 6) return false;
+    const size_t payload = FastRead16(ip + 4);
+    if (payload > avail - kFastIpv6Len) return false;
+    proto = ip[6];
+    l4_off = kFastEtherLen + kFastIpv6Len;
+    end = l4_off + payload;
+  } else {
+    return false;
+  }
+  const uint8_t* h = data + l4_off;
+  const size_t l4_avail = end - l4_off;
+  if (proto == IPPROTO_TCP) {
+    if (l4_avail < 20) return false;
+    const size_t doff = static_cast<size_t>(h[12] >> 4) * 4;
+    if (doff < 20 || doff > l4_avail) return false;
+  } else if (proto == IPPROTO_UDP) {
+    if (l4_avail < 8) return false;
+    const size_t ulen = FastRead16(h + 4);
+    if (ulen < 8 || ulen > l4_avail) return false;
+  } else {
+    return false;
+  }
+  *out = ParsedPacket();
+  out->ether_type = ether_type;
+  out->l3_offset = kFastEtherLen;
+  out->l4_offset = static_cast<uint16_t>(l4_off);
+  out->l3_end = static_cast<uint16_t>(end);
+  out->l4_proto = proto;
+  out->flow.proto = proto;
+  if (ether_type == kFastEtherIpv4) {
+    out->l3 = L3Kind::kIpv4;
+    out->ttl = ip[8];
+    out->flow.family = IpFamily::kIpv4;
+    __builtin_memcpy(out->flow.src.bytes, ip + 12, 4);
+    __builtin_memcpy(out->flow.dst.bytes, ip + 16, 4);
+  } else {
+    out->l3 = L3Kind::kIpv6;
+    out->ttl = ip[7];
+    out->flow.family = IpFamily::kIpv6;
+    __builtin_memcpy(out->flow.src.bytes, ip + 8, 16);
+    __builtin_memcpy(out->flow.dst.bytes, ip + 24, 16);
+  }
+  out->flow.src_port = FastReadPort(h);
+  out->flow.dst_port = FastReadPort(h + 2);
+  if (proto == IPPROTO_TCP) out->tcp_flags = h[13];
+  return true;
+}
+
 }  // namespace internal
+
+// Parses one Ethernet frame. On a drop the status names the reason and the other fields hold
+// whatever was parsed before it.
+ParsedPacket ParsePacket(const uint8_t* data, size_t len);
+inline void ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out) {
+  if (internal::ParseFast(data, len, out)) [[likely]] {
+    return;
+  }
+  internal::ParsePacketGeneral(data, len, out);
+}
 
 }  // namespace lb
 
