@@ -409,7 +409,9 @@ if wanted pipeline; then
   [ "$rc" = 0 ] || { log "pipeline_bench exit status $rc"; tail -5 "$WORK/pipeline.err" >&2; out=""; }
   while IFS= read -r l; do
     if [[ "$l" =~ ^(.*[^ ])\ +([0-9.]+)\ +([0-9.]+)\ +2\^[0-9]+ ]]; then
-      row "pipeline" "${BASH_REMATCH[1]}" "${BASH_REMATCH[3]}" "${BASH_REMATCH[2]}" "-" "-" "-" "-" "in-process, no I/O"
+      note="in-process, no I/O"
+      [[ "${BASH_REMATCH[1]}" == *"refill alone"* ]] && note="the benchmark's share of each row"
+      row "pipeline" "${BASH_REMATCH[1]}" "${BASH_REMATCH[3]}" "${BASH_REMATCH[2]}" "-" "-" "-" "-" "$note"
     elif [[ "$l" == "connection table:"* ]]; then
       PIPE_FOOT=$l
     fi
