@@ -19,7 +19,7 @@ fi
 
 # function (as objdump -C names it, without arguments)  minimum prefetch instructions  why
 expected=(
-  "lb::Forwarder::ProcessBurst 12 small-table path: next frame, bucket of VIP traffic, bucket of a NAT reply, entry of a hit, way of an insert; large-table path: the same plus address slot and VipEntry"
+  "lb::Forwarder::ProcessBurst 10 small-table path: next frame, bucket (one loop for VIP traffic and NAT replies), entry of a hit, way of an insert; large-table path: the same plus address slot and VipEntry"
   "lb::Forwarder::PrefetchNatReverse 2 a NAT flow's reverse entry: bucket header and entry line"
   "lb::ConnTable::LookupBulk 2 bucket headers, then candidate entries"
 )
