@@ -138,11 +138,11 @@ inline void Forwarder::PrefetchBuckets(uint32_t n) const {
 void Forwarder::ProcessBurst(Frame* frames, uint32_t n, const Snapshot& s, uint32_t now_ms,
                              Action* actions) {
   // Each pass that starts loads into tables far larger than the caches is a loop of its own,
-  // with no other work: a prefetch whose address misses the TLB holds its place in the reorder
-  // buffer until the page walk ends, so prefetches spread over the parse loop (80+ instructions
-  // per packet) had only two or three walks in flight at a time. Issued back to back, a burst's
-  // walks and misses overlap: 2^20 flows went from about 110 to about 80 ns/packet
-  // (bench/README.md).
+  // with no other work. Spread over the parse loop (80+ instructions per packet), the bucket
+  // prefetches stalled it; most likely a prefetch whose address misses the TLB holds its place
+  // in the reorder buffer until the page walk ends, leaving two or three walks in flight at a
+  // time. Issued back to back, a burst's walks and misses overlap: 2^20 flows went from about
+  // 110 to about 80 ns/packet (bench/README.md).
   if (s.vip_table.Large()) [[unlikely]] {
     // Many VIPs: their address slots and entries miss the caches too. Parse the whole burst,
     // start the slot loads, classify, and start the VIP entries' loads with the connection-
