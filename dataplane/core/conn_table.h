@@ -85,7 +85,9 @@ class ConnTable {
   ConnTable(const ConnTable&) = delete;
   ConnTable& operator=(const ConnTable&) = delete;
 
-  // Hints the CPU to load the bucket's signature line (call a packet or two ahead of Lookup).
+  // Hints the CPU to load the bucket's signature line. Call it well ahead of Lookup, from a loop
+  // with little other work (as LookupBulk's stage 1 and Forwarder::ProcessBurst do): in a long
+  // loop body the prefetches of a large table stall instead of overlapping.
   void Prefetch(uint64_t hash) const;
   // Second stage, once the bucket's line has arrived (a burst after Prefetch): starts loading
   // the entry a Lookup of `hash` will compare (the first way whose signature matches), or, when

@@ -119,12 +119,10 @@ class Forwarder {
   // First stage of a burst: resolves the packet's VIP and, for a plain (unfragmented, non-ICMP)
   // TCP/UDP packet to a VIP address, computes its flow hash; likewise for a full-NAT reply
   // (TCP/UDP to a NAT address and port), hashed for the reverse entry it looks up. Other traffic
-  // for the kernel is neither hashed nor looked up. Inlined into ProcessBurst's first pass,
-  // after which one tight loop starts loading the buckets of every hashed packet, so that the
-  // misses of a whole burst overlap instead of stalling each packet in turn.
+  // for the kernel is neither hashed nor looked up. Inlined into ProcessBurst's first pass.
   [[gnu::always_inline]] Hint Classify(const ParsedPacket& p, const Snapshot& s) const;
-  // Second stage, after the bucket loads of every packet were started: by now the bucket lines
-  // have arrived; starts loading each flow's entry line, so that these misses overlap too.
+  // After PrefetchBuckets: by now the bucket lines have arrived; starts loading each flow's entry
+  // line, so that these misses overlap too.
   void PrefetchEntry(const Hint& h) const {
     if (h.hash != kNoHash) conns_->PrefetchEntry(h.hash);
   }
@@ -162,8 +160,8 @@ class Forwarder {
   // A packet Classify found to be a full-NAT reply; `hash` is its FlowHash.
   Action NatReply(Frame* f, const ParsedPacket& p, const Snapshot& s, uint32_t now_ms,
                   uint64_t hash);
-  // ProcessBurst's pass after Classify: starts loading the connection-table bucket of every
-  // packet Classify hashed, back to back (see ProcessBurst for why not inside Classify).
+  // ProcessBurst's pass after Classify: starts the bucket load of every packet Classify hashed,
+  // so that the misses of a whole burst overlap (ProcessBurst says why in a loop of its own).
   [[gnu::always_inline]] void PrefetchBuckets(uint32_t n) const;
   // ProcessBurst's pass between PrefetchEntry and Process when the snapshot has full-NAT VIPs:
   // reads each full-NAT flow's forward entry (requested by the pass before) and starts loading
